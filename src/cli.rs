@@ -1,0 +1,140 @@
+//! The command line: clap definitions and one small function per subcommand. Output
+//! formatting for people lives here; the work is done by the library modules.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::decode::DEFAULT_MAX_BYTES;
+use crate::formatter::{Article, Item};
+use crate::ingest::{self, IngestError, Ingested};
+
+/// Separate Chinese and English feeds from a folder of bilingual news articles.
+#[derive(Debug, Parser)]
+#[command(name = "twinfeed", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what the formatter makes of one article file.
+    ///
+    /// Exits 1 when the file is rejected (the reason goes to stderr), 2 when it
+    /// cannot be read.
+    Inspect {
+        /// The article file.
+        file: PathBuf,
+        /// Print JSON instead of the human-readable report.
+        #[arg(long)]
+        json: bool,
+        /// Largest file accepted, in bytes.
+        #[arg(long, default_value_t = DEFAULT_MAX_BYTES)]
+        max_bytes: u64,
+    },
+}
+
+/// Runs the parsed command line and says how the process should exit.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Inspect {
+            file,
+            json,
+            max_bytes,
+        } => inspect(&file, json, max_bytes),
+    }
+}
+
+/// The JSON shape of `inspect --json` for an accepted file.
+#[derive(Serialize)]
+struct InspectJson<'a> {
+    file: &'a str,
+    encoding: &'a str,
+    #[serde(flatten)]
+    article: &'a Article,
+}
+
+/// The JSON shape of `inspect --json` for a rejected file.
+#[derive(Serialize)]
+struct RejectedJson<'a> {
+    file: &'a str,
+    rejected: String,
+}
+
+fn inspect(path: &Path, json: bool, max_bytes: u64) -> anyhow::Result<ExitCode> {
+    let name = path
+        .file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut stdout = std::io::stdout().lock();
+    match ingest::ingest_file(path, max_bytes) {
+        Ok(ingested) => {
+            if json {
+                let shape = InspectJson {
+                    file: &name,
+                    encoding: ingested.encoding,
+                    article: &ingested.article,
+                };
+                serde_json::to_writer_pretty(&mut stdout, &shape)?;
+                writeln!(stdout)?;
+            } else {
+                write_report(&mut stdout, &name, &ingested)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(IngestError::Rejected(rejection)) => {
+            eprintln!("twinfeed: {}: rejected: {rejection}", path.display());
+            if json {
+                let shape = RejectedJson {
+                    file: &name,
+                    rejected: rejection.to_string(),
+                };
+                serde_json::to_writer_pretty(&mut stdout, &shape)?;
+                writeln!(stdout)?;
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(IngestError::Io(error)) => {
+            Err(error).with_context(|| format!("cannot read {}", path.display()))
+        }
+    }
+}
+
+/// The human-readable form of `inspect`.
+fn write_report(out: &mut impl Write, name: &str, ingested: &Ingested) -> std::io::Result<()> {
+    let article = &ingested.article;
+    let or_none = |value: Option<String>| value.unwrap_or_else(|| "(none)".into());
+    writeln!(out, "file      {name}")?;
+    writeln!(out, "encoding  {}", ingested.encoding)?;
+    writeln!(out, "date      {}", or_none(article.date.map(|d| d.to_string())))?;
+    writeln!(out, "source    {}", or_none(article.source.clone()))?;
+    writeln!(out, "keywords  {}", article.keywords.join(", "))?;
+    for (label, item) in [("zh", &article.zh), ("en", &article.en)] {
+        writeln!(out)?;
+        match item {
+            Some(item) => write_item(out, item)?,
+            None => writeln!(out, "[{label}] (no text)")?,
+        }
+    }
+    if !article.notes.is_empty() {
+        writeln!(out, "\nnotes")?;
+        for note in &article.notes {
+            writeln!(out, "  - {note}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_item(out: &mut impl Write, item: &Item) -> std::io::Result<()> {
+    let origin = if item.title_explicit { "title line" } else { "derived" };
+    writeln!(out, "[{}] {}  ({origin})", item.lang.as_str(), item.title)?;
+    writeln!(out, "summary: {}", item.summary)?;
+    for (index, paragraph) in item.paragraphs.iter().enumerate() {
+        writeln!(out, "  {:>2}. {paragraph}", index + 1)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! Decoded text → an [`Article`]: a Chinese item and/or an English item, the file's
+//! metadata, and notes on what was dropped or inferred. Pure: no I/O, no clock, no
+//! panics; it always returns an article, which may have no item at all.
+//!
+//! The stages, in order: strip HTML, split into lines, drop junk ([`junk`]), take
+//! metadata lines ([`meta`]), remove pinyin readings ([`clean`]), decide each
+//! paragraph's language ([`lang`]), then pick titles and summaries ([`cut`]).
+
+pub mod clean;
+pub mod cut;
+pub mod junk;
+pub mod lang;
+pub mod meta;
+
+use chrono::NaiveDate;
+use serde::{Serialize, Serializer};
+
+use self::cut::Script;
+use self::lang::{LangTag, ParagraphLang};
+use self::meta::Meta;
+
+/// What the formatter made of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Article {
+    /// An explicit full date from the file's metadata; never from prose.
+    #[serde(serialize_with = "iso_date")]
+    pub date: Option<NaiveDate>,
+    /// The source (newspaper, site, periodical issue) named in the metadata.
+    pub source: Option<String>,
+    /// Keywords from a keywords line; feeds publish them as categories.
+    pub keywords: Vec<String>,
+    pub zh: Option<Item>,
+    pub en: Option<Item>,
+    /// What was dropped, removed or inferred, for `inspect` and the logs.
+    pub notes: Vec<String>,
+}
+
+/// One language's item of an article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub lang: LangTag,
+    pub title: String,
+    /// True when the title came from a title line, false when derived from the text.
+    pub title_explicit: bool,
+    /// Plain text, at most [`cut::SUMMARY_CHARS_ZH`] or [`cut::SUMMARY_CHARS_EN`] characters.
+    pub summary: String,
+    /// Non-empty paragraphs, in source order.
+    pub paragraphs: Vec<String>,
+}
+
+/// Writes a date as `YYYY-MM-DD`, or null.
+fn iso_date<S: Serializer>(date: &Option<NaiveDate>, serializer: S) -> Result<S::Ok, S::Error> {
+    match date {
+        Some(date) => serializer.collect_str(&date.format("%Y-%m-%d")),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Article {
+    /// True when neither language yielded any text.
+    pub fn is_empty(&self) -> bool {
+        self.zh.is_none() && self.en.is_none()
+    }
+}
+
+/// Text gathered for one language while reading the lines.
+#[derive(Default)]
+struct Collected {
+    /// An explicit title line, and its line number.
+    title: Option<(String, usize)>,
+    paragraphs: Vec<String>,
+}
+
+/// Formats decoded article text. Never fails; see the module documentation.
+pub fn format(text: &str) -> Article {
+    let mut notes = Vec::new();
+    let (text, html) = clean::strip_html(text);
+    if html.n_tags > 0 || html.n_entities > 0 {
+        notes.push(format!(
+            "removed {} HTML tags and decoded {} character references",
+            html.n_tags, html.n_entities
+        ));
+    }
+    let mut reader = Reader::default();
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line))
+        .collect();
+    for (position, &(number, raw)) in lines.iter().enumerate() {
+        let line = clean::tidy_line(raw);
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rule) = junk::classify(&line) {
+            if rule.action == junk::Action::DropRest {
+                let n_dropped = lines[position..]
+                    .iter()
+                    .filter(|(_, rest)| !rest.trim().is_empty())
+                    .count();
+                reader.notes.push(format!(
+                    "dropped {n_dropped} lines from line {number} on ({} `{}`)",
+                    rule.kind, rule.keyword
+                ));
+                break;
+            }
+            reader
+                .notes
+                .push(format!("dropped line {number} ({}): {line}", rule.kind));
+            continue;
+        }
+        reader.read_line(&line, number);
+    }
+    notes.append(&mut reader.notes);
+    reader.finish(notes)
+}
+
+/// The state of one pass over an article's lines.
+#[derive(Default)]
+struct Reader {
+    date: Option<NaiveDate>,
+    source: Option<String>,
+    keywords_raw: Option<String>,
+    zh: Collected,
+    en: Collected,
+    /// Title lines are only found before the first paragraph.
+    seen_paragraph: bool,
+    n_pinyin: usize,
+    notes: Vec<String>,
+}
+
+impl Reader {
+    fn read_line(&mut self, line: &str, number: usize) {
+        if let Some(meta) = meta::parse_line(line) {
+            self.take_meta(meta, number);
+            return;
+        }
+        let (line, n_pinyin) = clean::strip_pinyin(line);
+        self.n_pinyin += n_pinyin;
+        let collected = match lang::paragraph_lang(&line) {
+            ParagraphLang::Chinese => &mut self.zh,
+            ParagraphLang::English => &mut self.en,
+            ParagraphLang::Neither => {
+                self.notes.push(format!(
+                    "dropped line {number}, which has no Chinese or English: {line}"
+                ));
+                return;
+            }
+        };
+        let title_like = !clean::ends_like_prose(&line) && line.chars().count() <= 60;
+        if !self.seen_paragraph && title_like && collected.title.is_none() {
+            collected.title = Some((line.into_owned(), number));
+        } else {
+            collected.paragraphs.push(line.into_owned());
+            self.seen_paragraph = true;
+        }
+    }
+
+    fn take_meta(&mut self, meta: Meta, number: usize) {
+        let (date, source) = match meta {
+            Meta::Date { date, source } => (Some(date), source),
+            Meta::SourceLine { source, date, rest } => {
+                if !rest.is_empty() {
+                    self.notes.push(format!(
+                        "dropped site text after the source line {number}: {rest}"
+                    ));
+                }
+                (date, Some(source))
+            }
+            Meta::Publication(publication) => (None, Some(publication)),
+            Meta::Source(source) => (None, Some(source)),
+            Meta::Keywords(raw) => {
+                if self.keywords_raw.is_none() {
+                    self.notes.push(format!("keywords from line {number}"));
+                    self.keywords_raw = Some(raw);
+                }
+                return;
+            }
+        };
+        if let Some(date) = date.filter(|_| self.date.is_none()) {
+            self.notes.push(format!("date {date} from line {number}"));
+            self.date = Some(date);
+        }
+        if let Some(source) = source.filter(|_| self.source.is_none()) {
+            self.notes.push(format!("source from line {number}"));
+            self.source = Some(source);
+        }
+    }
+
+    fn finish(mut self, mut notes: Vec<String>) -> Article {
+        if self.n_pinyin > 0 {
+            notes.push(format!("removed {} pinyin readings", self.n_pinyin));
+        }
+        let zh = finish_item(std::mem::take(&mut self.zh), Script::Chinese, &mut notes);
+        let en = finish_item(std::mem::take(&mut self.en), Script::English, &mut notes);
+        let keywords = match self.keywords_raw {
+            Some(raw) => {
+                let text: String = zh.iter().flat_map(|item| &item.paragraphs).map(String::as_str).collect();
+                meta::split_keywords(&raw, &text)
+            }
+            None => Vec::new(),
+        };
+        Article {
+            date: self.date,
+            source: self.source,
+            keywords,
+            zh,
+            en,
+            notes,
+        }
+    }
+}
+
+/// Builds one language's item: a title line with no paragraphs after it becomes the
+/// only paragraph; a missing title is derived from the first paragraph.
+fn finish_item(mut collected: Collected, script: Script, notes: &mut Vec<String>) -> Option<Item> {
+    if collected.paragraphs.is_empty() {
+        let (title, _) = collected.title.take()?;
+        collected.paragraphs.push(title);
+    }
+    let first = &collected.paragraphs[0];
+    let (title_chars, summary_chars) = match script {
+        Script::Chinese => (cut::TITLE_CHARS_ZH, cut::SUMMARY_CHARS_ZH),
+        Script::English => (cut::TITLE_CHARS_EN, cut::SUMMARY_CHARS_EN),
+    };
+    let (title, title_explicit) = match collected.title {
+        Some((title, number)) => {
+            notes.push(format!("title from line {number}"));
+            (title, true)
+        }
+        None => (cut::title_from(first, script, title_chars), false),
+    };
+    let summary = cut::summary_from(first, script, summary_chars);
+    let lang = match script {
+        Script::English => LangTag::En,
+        Script::Chinese => {
+            let texts = std::iter::once(&title).chain(&collected.paragraphs);
+            let (tag, undecided) = lang::chinese_script(texts.map(String::as_str));
+            if undecided {
+                notes.push("no character tells Simplified from Traditional; assumed zh-Hans".into());
+            }
+            tag
+        }
+    };
+    Some(Item {
+        lang,
+        title,
+        title_explicit,
+        summary,
+        paragraphs: collected.paragraphs,
+    })
+}

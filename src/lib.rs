@@ -1,0 +1,11 @@
+//! twinfeed turns a folder of scraped bilingual (Chinese + English) news articles into
+//! separate Chinese and English feeds.
+//!
+//! The pipeline is `inbox → decode → formatter → store → render → publish`. Built so
+//! far: [`decode`] (bytes → text), [`formatter`] (text → article) and [`ingest`], which
+//! joins them for one file. See ARCHITECTURE.md for the whole map.
+
+pub mod cli;
+pub mod decode;
+pub mod formatter;
+pub mod ingest;
