@@ -67,9 +67,10 @@ struct RejectedJson<'a> {
 }
 
 fn inspect(path: &Path, json: bool, max_bytes: u64) -> anyhow::Result<ExitCode> {
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let mut stdout = std::io::stdout().lock();
     match ingest::ingest_file(path, max_bytes) {
         Ok(ingested) => {
@@ -110,7 +111,11 @@ fn write_report(out: &mut impl Write, name: &str, ingested: &Ingested) -> std::i
     let or_none = |value: Option<String>| value.unwrap_or_else(|| "(none)".into());
     writeln!(out, "file      {name}")?;
     writeln!(out, "encoding  {}", ingested.encoding)?;
-    writeln!(out, "date      {}", or_none(article.date.map(|d| d.to_string())))?;
+    writeln!(
+        out,
+        "date      {}",
+        or_none(article.date.map(|d| d.to_string()))
+    )?;
     writeln!(out, "source    {}", or_none(article.source.clone()))?;
     writeln!(out, "keywords  {}", article.keywords.join(", "))?;
     for (label, item) in [("zh", &article.zh), ("en", &article.en)] {
@@ -130,7 +135,11 @@ fn write_report(out: &mut impl Write, name: &str, ingested: &Ingested) -> std::i
 }
 
 fn write_item(out: &mut impl Write, item: &Item) -> std::io::Result<()> {
-    let origin = if item.title_explicit { "title line" } else { "derived" };
+    let origin = if item.title_explicit {
+        "title line"
+    } else {
+        "derived"
+    };
     writeln!(out, "[{}] {}  ({origin})", item.lang.as_str(), item.title)?;
     writeln!(out, "summary: {}", item.summary)?;
     for (index, paragraph) in item.paragraphs.iter().enumerate() {

@@ -53,12 +53,12 @@ pub fn decode(bytes: &[u8], max_bytes: u64) -> Result<Decoded, Rejection> {
     if body.iter().all(|byte| byte.is_ascii_whitespace()) {
         return Err(Rejection::Empty);
     }
+    if encoding != UTF_8 {
+        notes.push(format!("decoded as {}", encoding.name()));
+    }
     let (decoded, had_errors) = encoding.decode_without_bom_handling(body);
     if had_errors {
         check_malformed(&decoded, encoding, &mut notes)?;
-    }
-    if encoding != UTF_8 {
-        notes.push(format!("decoded as {}", encoding.name()));
     }
     let text = normalize(&decoded, &mut notes)?;
     if text.trim().is_empty() {
@@ -89,28 +89,33 @@ fn sniff(bytes: &[u8], notes: &mut Vec<String>) -> Result<&'static Encoding, Rej
         // GB18030 is a superset of GBK that decodes every GBK file the same way.
         return Ok(GB18030);
     }
-    if guess == BIG5 || guess == WINDOWS_1252 {
+    if guess == BIG5 {
         return Ok(guess);
     }
-    // Short texts fool the detector into Japanese or Korean guesses; our input is
-    // Chinese or English, so try the Chinese encodings strictly before giving in.
-    for candidate in [GB18030, BIG5] {
-        if candidate
-            .decode_without_bom_handling_and_without_replacement(bytes)
-            .is_some()
-        {
-            notes.push(format!(
-                "encoding detection was unsure (it guessed {}); {} decodes cleanly",
-                guess.name(),
-                candidate.name()
-            ));
-            return Ok(candidate);
-        }
+    // windows-1252 decodes any byte at all; take it only for English text with a few
+    // curly quotes or accents, never for bytes that are mostly outside ASCII.
+    let n_ascii = bytes.iter().filter(|byte| byte.is_ascii()).count();
+    if guess == WINDOWS_1252 && n_ascii * 10 >= bytes.len() * 9 {
+        return Ok(guess);
     }
-    Err(Rejection::Undecodable(format!(
-        "not valid UTF-8, GB18030 or Big5 (the best guess was {})",
-        guess.name()
-    )))
+    // Short or damaged texts fool the detector into Japanese or Korean guesses; our
+    // input is Chinese or English, so take the Chinese encoding that fits best and let
+    // the malformed-sequence check decide whether it fits well enough.
+    let fewest_errors = |encoding: &&'static Encoding| {
+        let (text, _) = encoding.decode_without_bom_handling(bytes);
+        text.chars().filter(|&c| c == '\u{FFFD}').count()
+    };
+    let best = [GB18030, BIG5]
+        .iter()
+        .copied()
+        .min_by_key(fewest_errors)
+        .unwrap_or(GB18030);
+    notes.push(format!(
+        "encoding detection guessed {}; {} fits the bytes best",
+        guess.name(),
+        best.name()
+    ));
+    Ok(best)
 }
 
 /// Accepts a decoding with a few malformed sequences (scrapers cut multi-byte characters)
@@ -153,14 +158,14 @@ fn normalize(decoded: &str, notes: &mut Vec<String>) -> Result<String, Rejection
                 text.push('\n');
             }
             '\n' | '\t' => text.push(c),
+            // Replacement characters were counted as malformed sequences already.
+            '\u{FFFD}' => {}
             c if is_unwanted_char(c) => n_removed += 1,
             c => text.push(c),
         }
     }
     if n_removed > 16 && n_removed * 10 > decoded.chars().count() {
-        return Err(Rejection::Binary(format!(
-            "{n_removed} control characters"
-        )));
+        return Err(Rejection::Binary(format!("{n_removed} control characters")));
     }
     if n_crlf > 0 {
         notes.push(format!("converted {n_crlf} CR or CRLF line ends"));
@@ -222,15 +227,30 @@ mod tests {
     }
 
     #[test]
+    fn english_in_windows_1252() {
+        let decoded =
+            decode_ok(b"The \x93Four Consciousnesses\x94 were discussed at length today.");
+        assert_eq!(decoded.encoding, "windows-1252");
+        assert!(decoded.text.contains('\u{201C}'));
+    }
+
+    #[test]
     fn rejections() {
         assert_eq!(decode(b"", 10), Err(Rejection::Empty));
         assert_eq!(decode(b" \n\t\r\n", 10), Err(Rejection::Empty));
         assert_eq!(decode(b"\xEF\xBB\xBF\n", 10), Err(Rejection::Empty));
         assert!(matches!(
             decode(b"abcdefghijk", 10),
-            Err(Rejection::TooLarge { size: 11, limit: 10 })
+            Err(Rejection::TooLarge {
+                size: 11,
+                limit: 10
+            })
         ));
         assert!(matches!(decode(b"ab\0cd", 10), Err(Rejection::Binary(_))));
+        assert!(matches!(
+            decode(&[0xFF; 64], DEFAULT_MAX_BYTES),
+            Err(Rejection::Undecodable(_))
+        ));
         let controls: Vec<u8> = (0..200u8).map(|i| i % 8 + 1).collect();
         assert!(matches!(
             decode(&controls, DEFAULT_MAX_BYTES),

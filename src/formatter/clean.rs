@@ -266,7 +266,10 @@ mod tests {
 
     #[test]
     fn tidy_folds_spaces_keeps_words() {
-        assert_eq!(tidy_line("\u{3000}\u{3000}开拓创新 不负韶华  "), "开拓创新 不负韶华");
+        assert_eq!(
+            tidy_line("\u{3000}\u{3000}开拓创新 不负韶华  "),
+            "开拓创新 不负韶华"
+        );
         assert_eq!(tidy_line("a \t b\u{A0}c"), "a b c");
         assert!(matches!(tidy_line("plain text"), Cow::Borrowed(_)));
     }

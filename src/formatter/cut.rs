@@ -22,7 +22,8 @@ const ELLIPSIS: char = '…';
 /// stop when it fits in `max_chars`, else its longest clause-bounded prefix that fits.
 pub fn title_from(paragraph: &str, script: Script, max_chars: usize) -> String {
     let sentence = first_sentence(paragraph, script);
-    let sentence = sentence.trim_end_matches(|c| is_sentence_mark(c) || matches!(c, ';' | '\u{FF1B}'));
+    let sentence =
+        sentence.trim_end_matches(|c| is_sentence_mark(c) || matches!(c, ';' | '\u{FF1B}'));
     let sentence = if sentence.trim().is_empty() {
         paragraph
     } else {
@@ -91,10 +92,9 @@ fn cut_at_boundary(text: &str, script: Script, max_chars: usize, keep_stop: bool
     }
     let end = match (best_of(Kind::Clause), script) {
         (Some(clause), _) => clause.end,
-        (None, Script::English) => best_of(Kind::Word).map_or_else(
-            || char_prefix_end(text, room),
-            |word| word.end,
-        ),
+        (None, Script::English) => {
+            best_of(Kind::Word).map_or_else(|| char_prefix_end(text, room), |word| word.end)
+        }
         (None, Script::Chinese) => char_prefix_end(text, room),
     };
     let kept = text[..end].trim_end_matches(|c: char| c.is_whitespace() || is_clause_mark(c));
@@ -106,7 +106,9 @@ fn cut_at_boundary(text: &str, script: Script, max_chars: usize, keep_stop: bool
 
 /// Byte offset after the first `n_chars` characters of `text`.
 fn char_prefix_end(text: &str, n_chars: usize) -> usize {
-    text.char_indices().nth(n_chars).map_or(text.len(), |(i, _)| i)
+    text.char_indices()
+        .nth(n_chars)
+        .map_or(text.len(), |(i, _)| i)
 }
 
 /// Clause marks, ASCII and full-width (U+FF0C `，`, U+FF1B `；`, U+FF1A `：`).
@@ -124,9 +126,9 @@ fn is_sentence_mark(c: char) -> bool {
 
 /// Abbreviations after which a period does not end an English sentence.
 const ABBREVIATIONS: &[&str] = &[
-    "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "No", "Gen", "Gov", "Sen", "Rep", "Inc", "Ltd",
-    "Co", "Corp", "vs", "etc", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept",
-    "Oct", "Nov", "Dec", "U.S", "U.K", "e.g", "i.e",
+    "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "No", "Gen", "Gov", "Sen", "Rep", "Inc", "Ltd", "Co",
+    "Corp", "vs", "etc", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct",
+    "Nov", "Dec", "U.S", "U.K", "e.g", "i.e",
 ];
 
 /// Every place `text` may be cut, in order. Brackets and quotes nest: a mark inside
@@ -189,7 +191,11 @@ mod tests {
     #[test]
     fn short_sentence_is_the_title() {
         assert_eq!(
-            title_from("会议召开。会议要求,全办上下要切实增强。", Script::Chinese, 30),
+            title_from(
+                "会议召开。会议要求,全办上下要切实增强。",
+                Script::Chinese,
+                30
+            ),
             "会议召开"
         );
     }
@@ -201,7 +207,8 @@ mod tests {
             title_from(paragraph, Script::Chinese, 30),
             "為深入學習《習近平談治國理政》第三卷…"
         );
-        let quoted = "市政府外辦組織開展“修練內功,夯實創新發展能力”學習培訓活動和陸續推出的系列講座活動";
+        let quoted =
+            "市政府外辦組織開展“修練內功,夯實創新發展能力”學習培訓活動和陸續推出的系列講座活動";
         let title = title_from(quoted, Script::Chinese, 30);
         assert_eq!(title.chars().count(), 30);
         assert!(title.ends_with('…'));
@@ -221,7 +228,11 @@ mod tests {
     #[test]
     fn abbreviations_do_not_end_sentences() {
         assert_eq!(
-            title_from("Mr. Zhang met Dr. Li in the U.S. on Monday. Then more.", Script::English, 90),
+            title_from(
+                "Mr. Zhang met Dr. Li in the U.S. on Monday. Then more.",
+                Script::English,
+                90
+            ),
             "Mr. Zhang met Dr. Li in the U.S. on Monday"
         );
     }

@@ -224,9 +224,15 @@ mod tests {
     #[test]
     fn prose_that_mentions_a_keyword_is_kept() {
         assert_eq!(action("他在APP下载页面看到了通知。"), None);
-        let long = format!("会议指出,{}版权所有的作品受法律保护。", "要加强保护。".repeat(30));
+        let long = format!(
+            "会议指出,{}版权所有的作品受法律保护。",
+            "要加强保护。".repeat(30)
+        );
         assert_eq!(action(&long), None);
-        assert_eq!(action("Copyright law was discussed at length by the committee."), None);
+        assert_eq!(
+            action("Copyright law was discussed at length by the committee."),
+            None
+        );
     }
 
     #[test]
@@ -237,7 +243,11 @@ mod tests {
                 _ => rule.keyword.to_string(),
             };
             let matched = classify(&line);
-            assert!(matched.is_some(), "rule {:?} does not match itself", rule.keyword);
+            assert!(
+                matched.is_some(),
+                "rule {:?} does not match itself",
+                rule.keyword
+            );
         }
     }
 }

@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn scripts() {
-        assert_eq!(chinese_script(["市政府外辦黨組召開會議"]).0, LangTag::ZhHant);
+        assert_eq!(
+            chinese_script(["市政府外辦黨組召開會議"]).0,
+            LangTag::ZhHant
+        );
         // One Traditional character inside Simplified text does not flip the script.
         assert_eq!(
             chinese_script(["市政府外辦党组召开扩大会议,专题传达学习讲话精神"]),

@@ -247,7 +247,10 @@ mod tests {
             parse_line("关键词:外办外事市政府"),
             Some(Meta::Keywords("外办外事市政府".into()))
         );
-        assert_eq!(parse_line("来源:新华社"), Some(Meta::Source("新华社".into())));
+        assert_eq!(
+            parse_line("来源:新华社"),
+            Some(Meta::Source("新华社".into()))
+        );
         assert_eq!(
             parse_line("重庆与世界 2020年7期"),
             Some(Meta::Publication("重庆与世界 2020年7期".into()))
@@ -264,7 +267,10 @@ mod tests {
     #[test]
     fn keywords_split_against_the_text() {
         let text = "市政府外办党组召开会议,外事工作";
-        assert_eq!(split_keywords("外办外事市政府", text), ["外办", "外事", "市政府"]);
+        assert_eq!(
+            split_keywords("外办外事市政府", text),
+            ["外办", "外事", "市政府"]
+        );
         assert_eq!(split_keywords("外交, 外事", text), ["外交", "外事"]);
         assert_eq!(split_keywords("甲乙丙丁", text), ["甲乙丙丁"]);
     }

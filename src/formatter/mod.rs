@@ -63,6 +63,10 @@ impl Article {
     }
 }
 
+/// The longest line taken as a title line; longer unpunctuated lines are paragraphs.
+const MAX_TITLE_LINE_CHARS_ZH: usize = 48;
+const MAX_TITLE_LINE_CHARS_EN: usize = 160;
+
 /// Text gathered for one language while reading the lines.
 #[derive(Default)]
 struct Collected {
@@ -137,9 +141,9 @@ impl Reader {
         }
         let (line, n_pinyin) = clean::strip_pinyin(line);
         self.n_pinyin += n_pinyin;
-        let collected = match lang::paragraph_lang(&line) {
-            ParagraphLang::Chinese => &mut self.zh,
-            ParagraphLang::English => &mut self.en,
+        let (collected, max_title_chars) = match lang::paragraph_lang(&line) {
+            ParagraphLang::Chinese => (&mut self.zh, MAX_TITLE_LINE_CHARS_ZH),
+            ParagraphLang::English => (&mut self.en, MAX_TITLE_LINE_CHARS_EN),
             ParagraphLang::Neither => {
                 self.notes.push(format!(
                     "dropped line {number}, which has no Chinese or English: {line}"
@@ -147,7 +151,7 @@ impl Reader {
                 return;
             }
         };
-        let title_like = !clean::ends_like_prose(&line) && line.chars().count() <= 60;
+        let title_like = !clean::ends_like_prose(&line) && line.chars().count() <= max_title_chars;
         if !self.seen_paragraph && title_like && collected.title.is_none() {
             collected.title = Some((line.into_owned(), number));
         } else {
@@ -195,7 +199,11 @@ impl Reader {
         let en = finish_item(std::mem::take(&mut self.en), Script::English, &mut notes);
         let keywords = match self.keywords_raw {
             Some(raw) => {
-                let text: String = zh.iter().flat_map(|item| &item.paragraphs).map(String::as_str).collect();
+                let text: String = zh
+                    .iter()
+                    .flat_map(|item| &item.paragraphs)
+                    .map(String::as_str)
+                    .collect();
                 meta::split_keywords(&raw, &text)
             }
             None => Vec::new(),
@@ -237,7 +245,8 @@ fn finish_item(mut collected: Collected, script: Script, notes: &mut Vec<String>
             let texts = std::iter::once(&title).chain(&collected.paragraphs);
             let (tag, undecided) = lang::chinese_script(texts.map(String::as_str));
             if undecided {
-                notes.push("no character tells Simplified from Traditional; assumed zh-Hans".into());
+                notes
+                    .push("no character tells Simplified from Traditional; assumed zh-Hans".into());
             }
             tag
         }
