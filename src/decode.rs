@@ -3,7 +3,11 @@
 //!
 //! This module does no I/O and knows nothing of paragraphs or languages.
 
+use std::borrow::Cow;
+
 use encoding_rs::{Encoding, BIG5, GB18030, GBK, UTF_8, WINDOWS_1252};
+
+use crate::scan::count_triples;
 
 /// The default largest article file we accept, in bytes (10 MiB).
 pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
@@ -46,21 +50,37 @@ pub fn decode(bytes: &[u8], max_bytes: u64) -> Result<Decoded, Rejection> {
         });
     }
     let mut notes = Vec::new();
-    let (encoding, body) = match Encoding::for_bom(bytes) {
-        Some((encoding, bom_length)) => (encoding, &bytes[bom_length..]),
-        None => (sniff(bytes, &mut notes)?, bytes),
+    let (encoding, decoded, had_errors) = match Encoding::for_bom(bytes) {
+        Some((encoding, bom_length)) => {
+            let (decoded, had_errors) = encoding.decode_without_bom_handling(&bytes[bom_length..]);
+            (encoding, decoded, had_errors)
+        }
+        None => {
+            if let Some(offset) = bytes.iter().position(|&byte| byte == 0) {
+                return Err(Rejection::Binary(format!(
+                    "NUL byte at offset {offset}; UTF-16 needs a byte-order mark"
+                )));
+            }
+            match std::str::from_utf8(bytes) {
+                Ok(text) => (UTF_8, Cow::Borrowed(text), false),
+                Err(_) => {
+                    let encoding = guess_legacy(bytes, &mut notes);
+                    let (decoded, had_errors) = encoding.decode_without_bom_handling(bytes);
+                    (encoding, decoded, had_errors)
+                }
+            }
+        }
     };
-    if body.iter().all(|byte| byte.is_ascii_whitespace()) {
+    if decoded.trim().is_empty() {
         return Err(Rejection::Empty);
     }
     if encoding != UTF_8 {
         notes.push(format!("decoded as {}", encoding.name()));
     }
-    let (decoded, had_errors) = encoding.decode_without_bom_handling(body);
     if had_errors {
         check_malformed(&decoded, encoding, &mut notes)?;
     }
-    let text = normalize(&decoded, &mut notes)?;
+    let text = normalize(decoded, &mut notes)?;
     if text.trim().is_empty() {
         return Err(Rejection::Empty);
     }
@@ -71,32 +91,24 @@ pub fn decode(bytes: &[u8], max_bytes: u64) -> Result<Decoded, Rejection> {
     })
 }
 
-/// Picks the encoding of bytes without a byte-order mark: UTF-8 when valid, else a
-/// detected legacy encoding among those Chinese and English text comes in.
-fn sniff(bytes: &[u8], notes: &mut Vec<String>) -> Result<&'static Encoding, Rejection> {
-    if let Some(offset) = bytes.iter().position(|&byte| byte == 0) {
-        return Err(Rejection::Binary(format!(
-            "NUL byte at offset {offset}; UTF-16 needs a byte-order mark"
-        )));
-    }
-    if std::str::from_utf8(bytes).is_ok() {
-        return Ok(UTF_8);
-    }
+/// Picks the legacy encoding of bytes that are not UTF-8 and have no byte-order mark,
+/// among those Chinese and English text comes in.
+fn guess_legacy(bytes: &[u8], notes: &mut Vec<String>) -> &'static Encoding {
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     detector.feed(bytes, true);
     let guess = detector.guess(None, chardetng::Utf8Detection::Allow);
     if guess == GBK || guess == GB18030 {
         // GB18030 is a superset of GBK that decodes every GBK file the same way.
-        return Ok(GB18030);
+        return GB18030;
     }
     if guess == BIG5 {
-        return Ok(guess);
+        return guess;
     }
     // windows-1252 decodes any byte at all; take it only for English text with a few
     // curly quotes or accents, never for bytes that are mostly outside ASCII.
     let n_ascii = bytes.iter().filter(|byte| byte.is_ascii()).count();
     if guess == WINDOWS_1252 && n_ascii * 10 >= bytes.len() * 9 {
-        return Ok(guess);
+        return guess;
     }
     // Short or damaged texts fool the detector into Japanese or Korean guesses; our
     // input is Chinese or English, so take the Chinese encoding that fits best and let
@@ -115,7 +127,7 @@ fn sniff(bytes: &[u8], notes: &mut Vec<String>) -> Result<&'static Encoding, Rej
         guess.name(),
         best.name()
     ));
-    Ok(best)
+    best
 }
 
 /// Accepts a decoding with a few malformed sequences (scrapers cut multi-byte characters)
@@ -143,7 +155,10 @@ fn check_malformed(
 /// Turns CRLF and CR into LF and removes characters XML 1.0 forbids or discourages
 /// (C0 and C1 controls but tab and line feed, U+FFFE, U+FFFF, stray byte-order marks and
 /// replacement characters). Rejects text that is mostly control characters.
-fn normalize(decoded: &str, notes: &mut Vec<String>) -> Result<String, Rejection> {
+fn normalize(decoded: Cow<'_, str>, notes: &mut Vec<String>) -> Result<String, Rejection> {
+    if !needs_normalizing(decoded.as_bytes()) {
+        return Ok(decoded.into_owned());
+    }
     let mut text = String::with_capacity(decoded.len());
     let mut n_removed = 0usize;
     let mut n_crlf = 0usize;
@@ -174,6 +189,21 @@ fn normalize(decoded: &str, notes: &mut Vec<String>) -> Result<String, Rejection
         notes.push(format!("removed {n_removed} control characters"));
     }
     Ok(text)
+}
+
+/// True if the UTF-8 bytes hold a carriage return or an [unwanted
+/// character](is_unwanted_char). Looks at bytes: most text needs nothing, and this is
+/// the check every file pays.
+fn needs_normalizing(bytes: &[u8]) -> bool {
+    let n_found = count_triples(bytes, |[byte, next, after]| {
+        (byte < 0x20 && byte != b'\t' && byte != b'\n')
+            || byte == 0x7F
+            // U+0080–U+009F are C2 80–C2 9F.
+            || (byte == 0xC2 && (0x80..=0x9F).contains(&next))
+            // U+FEFF is EF BB BF; U+FFFD, U+FFFE, U+FFFF are EF BF BD–BF.
+            || (byte == 0xEF && ((next == 0xBB && after == 0xBF) || (next == 0xBF && after >= 0xBD)))
+    });
+    n_found > 0
 }
 
 /// True for a character that must not reach a feed: XML 1.0 forbids C0 controls (but
@@ -232,6 +262,26 @@ mod tests {
             decode_ok(b"The \x93Four Consciousnesses\x94 were discussed at length today.");
         assert_eq!(decoded.encoding, "windows-1252");
         assert!(decoded.text.contains('\u{201C}'));
+    }
+
+    #[test]
+    fn byte_check_agrees_with_the_char_check() {
+        for c in [
+            '\u{0}', '\r', '\u{1F}', '\u{7F}', '\u{85}', '\u{9F}', '\u{FEFF}', '\u{FFFE}',
+        ] {
+            assert!(needs_normalizing(c.to_string().as_bytes()), "{c:?}");
+        }
+        for c in [
+            '\t',
+            '\n',
+            '\u{A0}',
+            '\u{FF0C}',
+            '\u{FEFE}',
+            '外',
+            '\u{1F600}',
+        ] {
+            assert!(!needs_normalizing(c.to_string().as_bytes()), "{c:?}");
+        }
     }
 
     #[test]

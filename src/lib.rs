@@ -9,3 +9,4 @@ pub mod cli;
 pub mod decode;
 pub mod formatter;
 pub mod ingest;
+pub mod scan;

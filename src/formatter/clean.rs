@@ -4,9 +4,11 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use memchr::memchr_iter;
 use regex::{Captures, Regex};
 
 use crate::decode::is_unwanted_char;
+use crate::scan::count_triples;
 
 /// Tags whose start or end breaks a line, so `<p>a</p><p>b</p>` keeps two paragraphs.
 const BLOCK_TAGS: &[&str] = &[
@@ -182,7 +184,20 @@ const NEUTRAL_SYLLABLES: &[&str] = &["de", "le", "me", "men", "ne", "ma", "ba", 
 /// `應邀請`). A reading must carry a tone mark or be a neutral-tone syllable, so real
 /// text such as `(FAOCMG)`, `(NPC)` or `(客户端)` stays.
 pub fn strip_pinyin(text: &str) -> (Cow<'_, str>, usize) {
-    if !text.contains('(') {
+    // A reading opens with a lowercase letter: ASCII, or a tone-marked vowel whose
+    // UTF-8 lead byte is C3, C4, C5 or C7. Skip the regex when no `(` opens one.
+    // The Han character before it is three bytes led by E3–E9 or EF, or four led by F0.
+    let bytes = text.as_bytes();
+    let may_hold_reading = memchr_iter(b'(', bytes).any(|index| {
+        let han_before = (index >= 3 && matches!(bytes[index - 3], 0xE3..=0xE9 | 0xEF))
+            || (index >= 4 && bytes[index - 4] == 0xF0);
+        han_before
+            && matches!(
+                bytes.get(index + 1),
+                Some(b'a'..=b'z' | 0xC3 | 0xC4 | 0xC5 | 0xC7)
+            )
+    });
+    if !may_hold_reading {
         return (Cow::Borrowed(text), 0);
     }
     let mut n_removed = 0;
@@ -202,6 +217,9 @@ pub fn strip_pinyin(text: &str) -> (Cow<'_, str>, usize) {
 /// each inner run of white space into one space.
 pub fn tidy_line(line: &str) -> Cow<'_, str> {
     let trimmed = line.trim();
+    if !may_need_folding(trimmed.as_bytes()) {
+        return Cow::Borrowed(trimmed);
+    }
     let mut previous_was_space = false;
     let already_tidy = trimmed.chars().all(|c| {
         let fine = !c.is_whitespace() || (c == ' ' && !previous_was_space);
@@ -219,6 +237,25 @@ pub fn tidy_line(line: &str) -> Cow<'_, str> {
         tidy.push_str(word);
     }
     Cow::Owned(tidy)
+}
+
+/// True if the bytes hold a run of spaces or white space other than an ASCII space:
+/// tab and line ends, U+0085 and U+00A0 (C2 85, C2 A0), U+1680 (E1 9A 80), U+2000–U+200A
+/// (E2 80 80–8A), U+2028, U+2029, U+202F (E2 80 A8, A9, AF), U+205F (E2 81 9F) and
+/// U+3000 (E3 80 80). Curly quotes and dashes (E2 80 90–9F) are not white space.
+fn may_need_folding(bytes: &[u8]) -> bool {
+    let n_found = count_triples(bytes, |[byte, next, after]| {
+        (byte == b' ' && next == b' ')
+            || matches!(byte, b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+            || (byte == 0xC2 && (next == 0x85 || next == 0xA0))
+            || (byte == 0xE1 && next == 0x9A)
+            || (byte == 0xE2
+                && next == 0x80
+                && (after <= 0x8A || matches!(after, 0xA8 | 0xA9 | 0xAF)))
+            || (byte == 0xE2 && next == 0x81 && after == 0x9F)
+            || (byte == 0xE3 && next == 0x80 && after == 0x80)
+    });
+    n_found > 0
 }
 
 /// True if the text ends a sentence or clause the way a title never does.
@@ -272,6 +309,18 @@ mod tests {
         );
         assert_eq!(tidy_line("a \t b\u{A0}c"), "a b c");
         assert!(matches!(tidy_line("plain text"), Cow::Borrowed(_)));
+        assert_eq!(tidy_line("a\u{2003}b\u{202F}c\u{85}d"), "a b c d");
+        assert!(matches!(tidy_line("会议“召开”——完毕。"), Cow::Borrowed(_)));
+        for space in [
+            '\u{2000}', '\u{200A}', '\u{2028}', '\u{202F}', '\u{205F}', '\u{3000}', '\u{1680}',
+        ] {
+            assert_eq!(
+                tidy_line(&format!("a{space}b")),
+                "a b",
+                "U+{:04X}",
+                space as u32
+            );
+        }
     }
 
     #[test]

@@ -18,10 +18,49 @@ pub const SUMMARY_CHARS_EN: usize = 300;
 
 const ELLIPSIS: char = '…';
 
+/// The derived title and the summary of an item whose first paragraph is `paragraph`,
+/// at the lengths for its script. One scan of the paragraph serves both.
+pub fn title_and_summary(paragraph: &str, script: Script) -> (String, String) {
+    let (title_chars, summary_chars) = match script {
+        Script::Chinese => (TITLE_CHARS_ZH, SUMMARY_CHARS_ZH),
+        Script::English => (TITLE_CHARS_EN, SUMMARY_CHARS_EN),
+    };
+    let found = boundaries(paragraph, script, summary_chars.max(title_chars));
+    (
+        title(paragraph, &found, script, title_chars),
+        summary(paragraph, &found, script, summary_chars),
+    )
+}
+
 /// A title from the first sentence of a paragraph: the sentence without its final
 /// stop when it fits in `max_chars`, else its longest clause-bounded prefix that fits.
 pub fn title_from(paragraph: &str, script: Script, max_chars: usize) -> String {
-    let sentence = first_sentence(paragraph, script);
+    title(
+        paragraph,
+        &boundaries(paragraph, script, max_chars),
+        script,
+        max_chars,
+    )
+}
+
+/// A summary of a paragraph: the paragraph when it fits, else whole sentences that fit,
+/// else a clause- or word-bounded prefix.
+pub fn summary_from(paragraph: &str, script: Script, max_chars: usize) -> String {
+    summary(
+        paragraph,
+        &boundaries(paragraph, script, max_chars),
+        script,
+        max_chars,
+    )
+}
+
+/// [`title_from`], given the paragraph's boundaries up to at least `max_chars`.
+fn title(paragraph: &str, found: &[Boundary], script: Script, max_chars: usize) -> String {
+    let first_stop = found
+        .iter()
+        .take_while(|b| b.n_chars <= max_chars)
+        .find(|b| b.kind == Kind::Sentence);
+    let sentence = first_stop.map_or(paragraph, |stop| &paragraph[..stop.end]);
     let sentence =
         sentence.trim_end_matches(|c| is_sentence_mark(c) || matches!(c, ';' | '\u{FF1B}'));
     let sentence = if sentence.trim().is_empty() {
@@ -32,25 +71,15 @@ pub fn title_from(paragraph: &str, script: Script, max_chars: usize) -> String {
     if sentence.chars().count() <= max_chars {
         return sentence.trim().to_string();
     }
-    cut_at_boundary(sentence, script, max_chars, false)
+    cut_at_boundary(sentence, found, script, max_chars, false)
 }
 
-/// A summary of a paragraph: the paragraph when it fits, else whole sentences that fit,
-/// else a clause- or word-bounded prefix.
-pub fn summary_from(paragraph: &str, script: Script, max_chars: usize) -> String {
+/// [`summary_from`], given the paragraph's boundaries up to at least `max_chars`.
+fn summary(paragraph: &str, found: &[Boundary], script: Script, max_chars: usize) -> String {
     if paragraph.chars().count() <= max_chars {
         return paragraph.to_string();
     }
-    cut_at_boundary(paragraph, script, max_chars, true)
-}
-
-/// The text up to and including the first sentence-ending mark outside brackets.
-fn first_sentence(text: &str, script: Script) -> &str {
-    let boundaries = boundaries(text, script);
-    match boundaries.iter().find(|b| b.kind == Kind::Sentence) {
-        Some(boundary) => &text[..boundary.end],
-        None => text,
-    }
+    cut_at_boundary(paragraph, found, script, max_chars, true)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,12 +101,15 @@ struct Boundary {
 /// Cuts `text` (longer than `max_chars`) at the best boundary that fits. A sentence or
 /// clause boundary is used when it keeps at least 40% of the room; otherwise a word
 /// boundary (English) or the character limit (Chinese) keeps more of the meaning.
-fn cut_at_boundary(text: &str, script: Script, max_chars: usize, keep_stop: bool) -> String {
+fn cut_at_boundary(
+    text: &str,
+    found: &[Boundary],
+    script: Script,
+    max_chars: usize,
+    keep_stop: bool,
+) -> String {
     let room = max_chars.saturating_sub(1).max(1);
-    let fitting: Vec<Boundary> = boundaries(text, script)
-        .into_iter()
-        .filter(|b| b.n_chars <= room)
-        .collect();
+    let fitting = &found[..found.partition_point(|b| b.n_chars <= room && b.end <= text.len())];
     let least = room * 2 / 5;
     let best_of = |kind: Kind| {
         fitting
@@ -131,10 +163,11 @@ const ABBREVIATIONS: &[&str] = &[
     "Nov", "Dec", "U.S", "U.K", "e.g", "i.e",
 ];
 
-/// Every place `text` may be cut, in order. Brackets and quotes nest: a mark inside
-/// `《…》`, `“…”` or `(…)` is not a boundary. English sentence and clause marks count only
-/// before white space; spaces are word boundaries.
-fn boundaries(text: &str, script: Script) -> Vec<Boundary> {
+/// Every place in the first `max_chars` characters of `text` where it may be cut, in
+/// order. Brackets and quotes nest: a mark inside `《…》`, `“…”` or `(…)` is not a
+/// boundary. English sentence and clause marks count only before white space; spaces
+/// are word boundaries.
+fn boundaries(text: &str, script: Script, max_chars: usize) -> Vec<Boundary> {
     let mut found = Vec::new();
     let mut depth = 0usize;
     let mut straight_quote_open = false;
@@ -142,6 +175,9 @@ fn boundaries(text: &str, script: Script) -> Vec<Boundary> {
     let mut n_chars = 0;
     while let Some((i, c)) = chars.next() {
         n_chars += 1;
+        if n_chars > max_chars {
+            break;
+        }
         let end = i + c.len_utf8();
         let next = chars.peek().map(|&(_, next)| next);
         match c {

@@ -159,6 +159,9 @@ const RULES: &[Rule] = &[
     rule(FOOTER, "轉載請註明", Anywhere, 160, DropLine),
 ];
 
+/// The largest `max_chars` of any rule.
+const LONGEST_JUNK_CHARS: usize = 200;
+
 static MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .match_kind(MatchKind::Standard)
@@ -169,6 +172,10 @@ static MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
 /// The first rule (in table order) that matches the line, if any. The line is already
 /// trimmed.
 pub fn classify(line: &str) -> Option<&'static Rule> {
+    // No rule takes a line this long (checked in the tests): it is a real paragraph.
+    if line.len() > LONGEST_JUNK_CHARS && line.chars().count() > LONGEST_JUNK_CHARS {
+        return None;
+    }
     let mut best: Option<usize> = None;
     for found in MATCHER.find_overlapping_iter(line) {
         let index = found.pattern().as_usize();
@@ -233,6 +240,13 @@ mod tests {
             action("Copyright law was discussed at length by the committee."),
             None
         );
+    }
+
+    #[test]
+    fn no_rule_takes_lines_longer_than_the_shortcut_allows() {
+        assert!(RULES
+            .iter()
+            .all(|rule| rule.max_chars <= LONGEST_JUNK_CHARS));
     }
 
     #[test]

@@ -55,6 +55,9 @@ static SOURCE_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&pattern).expect("the source-line pattern is a valid regular expression")
 });
 
+/// Longest line (in bytes) read as a date, labelled or publication line.
+const MAX_META_LINE_BYTES: usize = 300;
+
 static PUBLICATION_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\S[^。,\x{FF0C};\x{FF1B}]{0,30}?\s*\d{4}\s*年\s*(?:第\s*)?\d{1,2}\s*期$")
         .expect("the publication-line pattern is a valid regular expression")
@@ -67,25 +70,28 @@ static LABELLED_LINE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Reads one (trimmed) line as metadata, or returns `None` if it is not metadata.
 pub fn parse_line(line: &str) -> Option<Meta> {
-    // Every metadata line is short or starts with a digit, a letter or `《`; most prose
-    // lines are rejected here without running a regular expression.
-    if line.len() > 600 {
+    if line.starts_with('《') {
+        return parse_source_line(line);
+    }
+    // Other metadata lines are short, and start with a digit, a Latin letter or a
+    // Chinese label; prose is turned away here, before any regular expression runs.
+    let first = line.chars().next()?;
+    let labelled = matches!(
+        first,
+        '发' | '發' | '时' | '時' | '日' | '关' | '關' | '标' | '標' | '来' | '來'
+    );
+    if line.len() > MAX_META_LINE_BYTES {
         return None;
+    }
+    if !(first.is_ascii_alphanumeric() || labelled) {
+        return PUBLICATION_LINE
+            .is_match(line)
+            .then(|| Meta::Publication(line.to_string()));
     }
     if let Some(captures) = DATE_LINE.captures(line) {
         if let Some(date) = date_from(&captures) {
             let source = captures.name("src").map(|m| m.as_str().to_string());
             return Some(Meta::Date { date, source });
-        }
-    }
-    if line.starts_with('《') {
-        if let Some(captures) = SOURCE_LINE.captures(line) {
-            let end = captures.get(0).map_or(0, |m| m.end());
-            return Some(Meta::SourceLine {
-                source: captures["name"].to_string(),
-                date: date_from(&captures),
-                rest: line[end..].trim().to_string(),
-            });
         }
     }
     if let Some(captures) = LABELLED_LINE.captures(line) {
@@ -99,6 +105,17 @@ pub fn parse_line(line: &str) -> Option<Meta> {
         return Some(Meta::Publication(line.to_string()));
     }
     None
+}
+
+/// `《 人民日报 》( 2023年05月23日 01 版)` and whatever follows it on the line.
+fn parse_source_line(line: &str) -> Option<Meta> {
+    let captures = SOURCE_LINE.captures(line)?;
+    let end = captures.get(0).map_or(0, |m| m.end());
+    Some(Meta::SourceLine {
+        source: captures["name"].to_string(),
+        date: date_from(&captures),
+        rest: line[end..].trim().to_string(),
+    })
 }
 
 /// The date in a match of [`date_pattern`], if it is a real calendar date.

@@ -226,19 +226,14 @@ fn finish_item(mut collected: Collected, script: Script, notes: &mut Vec<String>
         let (title, _) = collected.title.take()?;
         collected.paragraphs.push(title);
     }
-    let first = &collected.paragraphs[0];
-    let (title_chars, summary_chars) = match script {
-        Script::Chinese => (cut::TITLE_CHARS_ZH, cut::SUMMARY_CHARS_ZH),
-        Script::English => (cut::TITLE_CHARS_EN, cut::SUMMARY_CHARS_EN),
-    };
+    let (derived_title, summary) = cut::title_and_summary(&collected.paragraphs[0], script);
     let (title, title_explicit) = match collected.title {
         Some((title, number)) => {
             notes.push(format!("title from line {number}"));
             (title, true)
         }
-        None => (cut::title_from(first, script, title_chars), false),
+        None => (derived_title, false),
     };
-    let summary = cut::summary_from(first, script, summary_chars);
     let lang = match script {
         Script::English => LangTag::En,
         Script::Chinese => {
