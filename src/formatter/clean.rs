@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use memchr::memchr_iter;
+use memchr::{memchr2, memchr_iter};
 use regex::{Captures, Regex};
 
 use crate::decode::is_unwanted_char;
@@ -130,9 +130,11 @@ fn parse_tag(text: &str) -> Option<Tag> {
     if !(after.is_ascii_alphabetic() || after == '/' || after == '!' || after == '?') {
         return None;
     }
-    let window = &text[..text.len().min(MAX_TAG_BYTES)];
-    let end = window[1..].find(['<', '>'])? + 1;
-    if window.as_bytes()[end] != b'>' {
+    // Searched as bytes: a window cut at MAX_TAG_BYTES may end inside a character, and
+    // `<` and `>` are ASCII, so the index found is a character boundary.
+    let window = &text.as_bytes()[..text.len().min(MAX_TAG_BYTES)];
+    let end = memchr2(b'<', b'>', &window[1..])? + 1;
+    if window[end] != b'>' {
         return None;
     }
     let inner = &text[1..end];
@@ -299,6 +301,18 @@ mod tests {
         // A reference to a forbidden character is not decoded: it stays harmless text.
         let (text, _) = strip_html("x <b>bold</b> y <!-- note --> z &#1; &#x7;");
         assert_eq!(text, "x bold y  z &#1; &#x7;");
+    }
+
+    #[test]
+    fn regression_tag_window_cut_inside_a_character() {
+        // Found by the fuzzer: a `<` followed by 2 KiB without `>` cut the search
+        // window in the middle of a Chinese character.
+        for prefix in ["", "a", "ab"] {
+            let text = format!("<a{prefix}{}", "中".repeat(1000));
+            let (stripped, report) = strip_html(&text);
+            assert_eq!(stripped, text);
+            assert_eq!(report.n_tags, 0);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde::{Serialize, Serializer};
 use self::cut::Script;
 use self::lang::{LangTag, ParagraphLang};
 use self::meta::Meta;
+use crate::decode;
 
 /// What the formatter made of one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,6 +61,53 @@ impl Article {
     /// True when neither language yielded any text.
     pub fn is_empty(&self) -> bool {
         self.zh.is_none() && self.en.is_none()
+    }
+
+    /// Checks what every later stage relies on: each item has a title, a summary and
+    /// paragraphs, no paragraph is empty or holds a line break, every paragraph is in
+    /// its item's language, and no text holds a character XML forbids. The property
+    /// tests and the fuzz target call this; a failure is a formatter bug.
+    pub fn check(&self) -> Result<(), String> {
+        for (item, expected) in [
+            (&self.zh, ParagraphLang::Chinese),
+            (&self.en, ParagraphLang::English),
+        ] {
+            if let Some(item) = item {
+                item.check(expected)?;
+            }
+        }
+        let metadata = self.keywords.iter().chain(&self.source).chain(&self.notes);
+        match metadata
+            .into_iter()
+            .find(|text| text.contains(decode::is_unwanted_char))
+        {
+            Some(text) => Err(format!("forbidden character in metadata {text:?}")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Item {
+    fn check(&self, expected: ParagraphLang) -> Result<(), String> {
+        if self.title.trim().is_empty() || self.summary.trim().is_empty() {
+            return Err(format!("empty title or summary in {:?}", self.lang));
+        }
+        if self.paragraphs.is_empty() {
+            return Err(format!("no paragraphs in {:?}", self.lang));
+        }
+        for text in self.paragraphs.iter().chain([&self.title, &self.summary]) {
+            if text.contains(decode::is_unwanted_char) || text.contains('\n') {
+                return Err(format!("forbidden character or line break in {text:?}"));
+            }
+        }
+        for paragraph in &self.paragraphs {
+            if paragraph.trim().is_empty() || lang::paragraph_lang(paragraph) != expected {
+                return Err(format!(
+                    "empty or {expected:?}-less paragraph {paragraph:?}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -253,4 +301,54 @@ fn finish_item(mut collected: Collected, script: Script, notes: &mut Vec<String>
         summary,
         paragraphs: collected.paragraphs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn article_with_zh(paragraphs: &[&str]) -> Article {
+        Article {
+            date: None,
+            source: None,
+            keywords: Vec::new(),
+            zh: Some(Item {
+                lang: LangTag::ZhHans,
+                title: "标题".into(),
+                title_explicit: false,
+                summary: "摘要".into(),
+                paragraphs: paragraphs.iter().map(|p| p.to_string()).collect(),
+            }),
+            en: None,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn check_catches_what_later_stages_cannot_take() {
+        assert_eq!(article_with_zh(&["会议召开。"]).check(), Ok(()));
+        assert!(article_with_zh(&[]).check().is_err());
+        assert!(article_with_zh(&[" "]).check().is_err());
+        assert!(article_with_zh(&["会议\u{1}召开。"]).check().is_err());
+        assert!(article_with_zh(&["会议\n召开。"]).check().is_err());
+        assert!(article_with_zh(&["The meeting opened."]).check().is_err());
+        let mut article = article_with_zh(&["会议召开。"]);
+        article.keywords.push("外\u{FFFE}办".into());
+        assert!(article.check().is_err());
+    }
+
+    #[test]
+    fn formats_the_seed_shapes() {
+        let article = format("APP下载\n\n标题行\n\n2020-08-04\n\n会议召开。\n\nThe meeting opened.\n猜你喜欢\nJunk title");
+        assert_eq!(article.check(), Ok(()));
+        assert_eq!(
+            article.zh.as_ref().map(|item| item.title.as_str()),
+            Some("标题行")
+        );
+        assert_eq!(
+            article.en.as_ref().map(|item| item.paragraphs.len()),
+            Some(1)
+        );
+        assert_eq!(article.date, NaiveDate::from_ymd_opt(2020, 8, 4));
+    }
 }
