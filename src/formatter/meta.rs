@@ -151,23 +151,25 @@ fn month_number(name: &str) -> Option<u32> {
         .map(|index| index as u32 + 1)
 }
 
-/// Splits a keywords line. Delimited lists split at their delimiters; an undelimited run
-/// of Chinese (`外办外事市政府`, the scraper glued the tag links together) splits into the
+/// Splits a keywords line. Lists split at commas, `、`, semicolons, `|` or `/` when
+/// they have any (so `foreign affairs, trade` keeps its two-word keyword), else at white
+/// space; an undelimited run of Chinese (`外办外事市政府`, the scraper glued the tag links together) splits into the
 /// fewest words that each occur in the article's text (`外办`, `外事`, `市政府`), and
 /// stays whole when no such split exists.
 pub fn split_keywords(raw: &str, article_text: &str) -> Vec<String> {
-    let delimiters = [
-        ',', '\u{FF0C}', '、', ';', '\u{FF1B}', '|', '/', ' ', '\u{3000}',
-    ];
-    if raw.contains(delimiters) {
-        return raw
-            .split(delimiters)
-            .map(str::trim)
-            .filter(|word| !word.is_empty())
-            .map(str::to_string)
-            .collect();
-    }
-    segment_by_text(raw, article_text).unwrap_or_else(|| vec![raw.to_string()])
+    let delimiters = [',', '\u{FF0C}', '、', ';', '\u{FF1B}', '|', '/'];
+    let words: Vec<String> = if raw.contains(delimiters) {
+        raw.split(delimiters).map(str::to_string).collect()
+    } else if raw.contains(char::is_whitespace) {
+        raw.split_whitespace().map(str::to_string).collect()
+    } else {
+        return segment_by_text(raw, article_text).unwrap_or_else(|| vec![raw.to_string()]);
+    };
+    words
+        .into_iter()
+        .map(|word| word.trim().to_string())
+        .filter(|word| !word.is_empty())
+        .collect()
 }
 
 /// The fewest pieces of 2–8 characters, each found in `text`, that make up `run`.
@@ -290,5 +292,13 @@ mod tests {
         );
         assert_eq!(split_keywords("外交, 外事", text), ["外交", "外事"]);
         assert_eq!(split_keywords("甲乙丙丁", text), ["甲乙丙丁"]);
+        assert_eq!(
+            split_keywords("外办 外事\u{3000}友城", text),
+            ["外办", "外事", "友城"]
+        );
+        assert_eq!(
+            split_keywords("foreign affairs, trade", text),
+            ["foreign affairs", "trade"]
+        );
     }
 }

@@ -134,34 +134,30 @@ pub fn format(text: &str) -> Article {
         ));
     }
     let mut reader = Reader::default();
-    let lines: Vec<(usize, &str)> = text
+    let mut lines = text
         .lines()
         .enumerate()
-        .map(|(index, line)| (index + 1, line))
-        .collect();
-    for (position, &(number, raw)) in lines.iter().enumerate() {
+        .map(|(index, line)| (index + 1, line));
+    while let Some((number, raw)) = lines.next() {
         let line = clean::tidy_line(raw);
         if line.is_empty() {
             continue;
         }
-        if let Some(rule) = junk::classify(&line) {
-            if rule.action == junk::Action::DropRest {
-                let n_dropped = lines[position..]
-                    .iter()
-                    .filter(|(_, rest)| !rest.trim().is_empty())
-                    .count();
+        match junk::classify(&line) {
+            Some(rule) if rule.action == junk::Action::DropRest => {
+                let n_dropped = 1 + lines.filter(|(_, rest)| !rest.trim().is_empty()).count();
                 reader.notes.push(format!(
                     "dropped {n_dropped} lines from line {number} on ({} `{}`)",
                     rule.kind, rule.keyword
                 ));
                 break;
             }
-            reader
-                .notes
-                .push(format!("dropped line {number} ({}): {line}", rule.kind));
-            continue;
+            Some(rule) => {
+                let note = format!("dropped line {number} ({}): {line}", rule.kind);
+                reader.notes.push(note);
+            }
+            None => reader.read_line(&line, number),
         }
-        reader.read_line(&line, number);
     }
     notes.append(&mut reader.notes);
     reader.finish(notes)
