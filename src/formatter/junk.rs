@@ -176,6 +176,9 @@ pub fn classify(line: &str) -> Option<&'static Rule> {
     if line.len() > LONGEST_JUNK_CHARS && line.chars().count() > LONGEST_JUNK_CHARS {
         return None;
     }
+    if !MATCHER.is_match(line) {
+        return None;
+    }
     let mut best: Option<usize> = None;
     for found in MATCHER.find_overlapping_iter(line) {
         let index = found.pattern().as_usize();
