@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::decode::DEFAULT_MAX_BYTES;
 use crate::formatter::{Article, Item};
 use crate::ingest::{self, IngestError, Ingested};
@@ -37,6 +38,14 @@ pub enum Command {
         #[arg(long, default_value_t = DEFAULT_MAX_BYTES)]
         max_bytes: u64,
     },
+    /// Validate the configuration and say what is wrong, or what it resolves to.
+    ///
+    /// Exits 1 when the configuration is invalid.
+    Check {
+        /// The config file; without it, the built-in defaults are checked.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Runs the parsed command line and says how the process should exit.
@@ -47,7 +56,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             max_bytes,
         } => inspect(&file, json, max_bytes),
+        Command::Check { config } => check(config.as_deref()),
     }
+}
+
+fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = match Config::for_command(file) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("twinfeed: {error:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let source = file.map_or_else(|| "built-in defaults".into(), |f| f.display().to_string());
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{source}: ok")?;
+    writeln!(out, "  inbox     {}", config.inbox.display())?;
+    writeln!(out, "  output    {}", config.output.display())?;
+    writeln!(out, "  state     {}", config.state.display())?;
+    writeln!(out, "  base_url  {}", config.base_url)?;
+    writeln!(out, "  timezone  {}", config.timezone.name())?;
+    writeln!(out, "  items     {} per feed", config.feed_items)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The JSON shape of `inspect --json` for an accepted file.

@@ -6,6 +6,7 @@
 //! joins them for one file. See ARCHITECTURE.md for the whole map.
 
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod formatter;
 pub mod ingest;

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per feature.
 
+mod check;
 mod golden;
 mod properties;
 mod seeds;

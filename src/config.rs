@@ -1,0 +1,328 @@
+//! The configuration: `config/twinfeed.toml` parsed into a raw struct (every key with
+//! its default, unknown keys refused), then validated into a [`Config`] with paths
+//! resolved, the base URL and time zone parsed, and errors that name the file and key.
+//!
+//! This module reads one file and knows nothing of what the settings are used for.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from; `None` for the built-in defaults.
+    pub file: Option<PathBuf>,
+    pub inbox: PathBuf,
+    pub output: PathBuf,
+    pub state: PathBuf,
+    /// Always ends with `/`, so article URLs join onto it.
+    pub base_url: Url,
+    pub title_zh: String,
+    pub title_en: String,
+    pub description_zh: String,
+    pub description_en: String,
+    pub timezone: Tz,
+    pub feed_items: usize,
+    pub zh_variants: Vec<ZhVariant>,
+}
+
+/// An optional extra Chinese feed converted to one script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZhVariant {
+    Hans,
+    Hant,
+}
+
+/// The file as written: every field has its default, and unknown keys are errors.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawConfig {
+    paths: RawPaths,
+    site: RawSite,
+    feed: RawFeed,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPaths {
+    /// Where article files arrive. Default `inbox`.
+    inbox: PathBuf,
+    /// Where feeds and pages are published. Default `public`.
+    output: PathBuf,
+    /// The state database. Default `state/twinfeed.db`.
+    state: PathBuf,
+}
+
+impl Default for RawPaths {
+    fn default() -> Self {
+        RawPaths {
+            inbox: "inbox".into(),
+            output: "public".into(),
+            state: "state/twinfeed.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSite {
+    /// The public address of the output folder. Default `http://127.0.0.1:8080/`.
+    base_url: String,
+    title_zh: String,
+    title_en: String,
+    description_zh: String,
+    description_en: String,
+    /// An IANA time zone for dates shown to people and the digest schedule.
+    /// Default `Asia/Shanghai`.
+    timezone: String,
+}
+
+impl Default for RawSite {
+    fn default() -> Self {
+        RawSite {
+            base_url: "http://127.0.0.1:8080/".into(),
+            title_zh: "twinfeed 中文".into(),
+            title_en: "twinfeed English".into(),
+            description_zh: "双语新闻的中文条目".into(),
+            description_en: "The English items of bilingual news".into(),
+            timezone: "Asia/Shanghai".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawFeed {
+    /// How many items each feed holds, newest first. Default 50.
+    items: usize,
+    /// Extra Chinese feeds converted to one script: `hans`, `hant`. Default none.
+    zh_variants: Vec<ZhVariant>,
+}
+
+impl Default for RawFeed {
+    fn default() -> Self {
+        RawFeed {
+            items: 50,
+            zh_variants: Vec::new(),
+        }
+    }
+}
+
+/// Largest `feed.items` accepted: feeds are for recent items; archives come later.
+const MAX_FEED_ITEMS: usize = 10_000;
+
+impl Config {
+    /// The built-in defaults, with paths relative to `base_dir` (the working folder).
+    pub fn defaults(base_dir: &Path) -> Config {
+        validate(RawConfig::default(), base_dir, None).expect("the built-in defaults are valid")
+    }
+
+    /// Reads and validates a config file; paths in it are relative to its folder.
+    pub fn load(file: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read config file {}", file.display()))?;
+        let base_dir = file.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base_dir, Some(file))
+    }
+
+    /// Parses and validates config text. `file` names it in error messages.
+    pub fn parse(text: &str, base_dir: &Path, file: Option<&Path>) -> anyhow::Result<Config> {
+        let name = file.map_or_else(|| "config".to_string(), |f| f.display().to_string());
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|error| anyhow::anyhow!(describe(&name, text, &error)))?;
+        validate(raw, base_dir, file).with_context(|| format!("{name}: invalid configuration"))
+    }
+
+    /// The config for a command: the file given with `--config`, else the built-in
+    /// defaults relative to the working folder.
+    pub fn for_command(file: Option<&Path>) -> anyhow::Result<Config> {
+        match file {
+            Some(file) => Config::load(file),
+            None => Ok(Config::defaults(Path::new("."))),
+        }
+    }
+}
+
+/// A TOML error as one line naming the file, the full key and the position:
+/// "twinfeed.toml: `site.base_ulr`: unknown field `base_ulr`, expected one of … (line 2)".
+fn describe(name: &str, text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(span) = error.span() else {
+        return format!("{name}: {message}");
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line_number = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let section = before
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|header| header.trim_matches(['[', ']']).trim());
+    let key = line
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .filter(|key| !key.is_empty() && !key.starts_with('['));
+    match (section, key) {
+        (Some(section), Some(key)) => {
+            format!("{name}: `{section}.{key}`: {message} (line {line_number})")
+        }
+        (None, Some(key)) => format!("{name}: `{key}`: {message} (line {line_number})"),
+        _ => format!("{name}: {message} (line {line_number})"),
+    }
+}
+
+fn validate(raw: RawConfig, base_dir: &Path, file: Option<&Path>) -> anyhow::Result<Config> {
+    let base_url = parse_base_url(&raw.site.base_url)?;
+    let timezone: Tz = raw.site.timezone.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "`site.timezone` = {:?} is not an IANA time zone name, such as \"Asia/Shanghai\" or \"UTC\"",
+            raw.site.timezone
+        )
+    })?;
+    if raw.feed.items == 0 || raw.feed.items > MAX_FEED_ITEMS {
+        bail!(
+            "`feed.items` = {} is out of range: it must be from 1 to {MAX_FEED_ITEMS}",
+            raw.feed.items
+        );
+    }
+    let resolve = |path: &Path| -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base_dir.join(path)
+        }
+    };
+    let mut zh_variants = raw.feed.zh_variants;
+    zh_variants.dedup();
+    Ok(Config {
+        file: file.map(Path::to_path_buf),
+        inbox: resolve(&raw.paths.inbox),
+        output: resolve(&raw.paths.output),
+        state: resolve(&raw.paths.state),
+        base_url,
+        title_zh: raw.site.title_zh,
+        title_en: raw.site.title_en,
+        description_zh: raw.site.description_zh,
+        description_en: raw.site.description_en,
+        timezone,
+        feed_items: raw.feed.items,
+        zh_variants,
+    })
+}
+
+/// An absolute http(s) URL without query or fragment, given a trailing `/`.
+fn parse_base_url(text: &str) -> anyhow::Result<Url> {
+    let mut url = Url::parse(text)
+        .with_context(|| format!("`site.base_url` = {text:?} is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("`site.base_url` = {text:?} must start with http:// or https://");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("`site.base_url` = {text:?} must not have a query or fragment");
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        Config::parse(
+            text,
+            Path::new("/srv/twinfeed"),
+            Some(Path::new("twinfeed.toml")),
+        )
+    }
+
+    fn error(text: &str) -> String {
+        match parse(text) {
+            Ok(config) => panic!("accepted: {config:?}"),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults_and_paths_are_relative_to_it() {
+        let config = parse("").expect("an empty file is valid");
+        assert_eq!(config.inbox, Path::new("/srv/twinfeed/inbox"));
+        assert_eq!(config.state, Path::new("/srv/twinfeed/state/twinfeed.db"));
+        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(config.feed_items, 50);
+        let defaults = Config::defaults(Path::new("/srv/twinfeed"));
+        assert_eq!(
+            Config {
+                file: None,
+                ..config
+            },
+            defaults
+        );
+    }
+
+    #[test]
+    fn shipped_config_file_is_the_defaults() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/twinfeed.toml");
+        // Every key is in the file, with its default value.
+        let text = std::fs::read_to_string(&file).expect("the shipped config is readable");
+        let written: toml::Table = text.parse().expect("the shipped config is TOML");
+        let defaults = toml::Table::try_from(RawConfig::default()).expect("defaults serialize");
+        assert_eq!(written, defaults);
+        let shipped = Config::load(&file).expect("the shipped config is valid");
+        let folder = file.parent().expect("the file has a folder");
+        assert_eq!(
+            Config {
+                file: None,
+                ..shipped
+            },
+            Config::defaults(folder)
+        );
+    }
+
+    #[test]
+    fn values_are_read_and_checked() {
+        let config = parse(
+            "[paths]\noutput = \"/var/www/feeds\"\n[site]\nbase_url = \"https://news.example.org/feeds\"\ntimezone = \"UTC\"\n[feed]\nitems = 20\nzh_variants = [\"hans\", \"hant\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(config.output, Path::new("/var/www/feeds"));
+        assert_eq!(config.base_url.as_str(), "https://news.example.org/feeds/");
+        assert_eq!(config.feed_items, 20);
+        assert_eq!(config.zh_variants, [ZhVariant::Hans, ZhVariant::Hant]);
+    }
+
+    #[test]
+    fn error_messages_name_the_file_and_key() {
+        assert_eq!(
+            error("[site]\nbase_ulr = \"http://x/\"\n"),
+            "twinfeed.toml: `site.base_ulr`: unknown field `base_ulr`, expected one of `base_url`, `title_zh`, `title_en`, `description_zh`, `description_en`, `timezone` (line 2)"
+        );
+        assert_eq!(
+            error("[feed]\nitems = -1\n"),
+            "twinfeed.toml: `feed.items`: invalid value: integer `-1`, expected usize (line 2)"
+        );
+        let section = error("# comment\n[feeds]\nitems = 3\n");
+        assert!(section.contains("unknown field `feeds`"), "{section}");
+        assert!(section.contains("line 2"), "{section}");
+        assert!(error("[site\n").contains("line 1"));
+        let zone = error("[site]\ntimezone = \"China/Beijing\"\n");
+        assert_eq!(
+            zone,
+            "twinfeed.toml: invalid configuration: `site.timezone` = \"China/Beijing\" is not an IANA time zone name, such as \"Asia/Shanghai\" or \"UTC\""
+        );
+        assert!(error("[feed]\nitems = 0\n").contains("`feed.items` = 0 is out of range"));
+        assert!(error("[site]\nbase_url = \"ftp://x/\"\n").contains("http:// or https://"));
+        assert!(error("[site]\nbase_url = \"/feeds/\"\n").contains("not an absolute URL"));
+        assert!(error("[feed]\nzh_variants = [\"hk\"]\n").contains("unknown variant `hk`"));
+    }
+}
