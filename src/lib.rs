@@ -11,3 +11,4 @@ pub mod decode;
 pub mod formatter;
 pub mod ingest;
 pub mod scan;
+pub mod store;

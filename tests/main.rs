@@ -4,4 +4,5 @@ mod check;
 mod golden;
 mod properties;
 mod seeds;
+mod store;
 mod support;
