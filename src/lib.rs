@@ -10,5 +10,6 @@ pub mod config;
 pub mod decode;
 pub mod formatter;
 pub mod ingest;
+pub mod publish;
 pub mod scan;
 pub mod store;

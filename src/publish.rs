@@ -1,0 +1,147 @@
+//! Writing output files atomically: a temporary file in the same folder, fsync, rename
+//! over the old file, fsync of the folder. A reader sees the old file or the new one,
+//! never half of one. A file whose bytes did not change is not rewritten, so its
+//! modification time (and a server's `Last-Modified`) stays put.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+/// What [`write_if_changed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Replaced,
+    Unchanged,
+}
+
+/// Writes `bytes` to `relative` under `root` unless the file already holds exactly
+/// those bytes. `relative` must stay inside `root`: no `..`, no absolute path.
+pub fn write_if_changed(root: &Path, relative: &Path, bytes: &[u8]) -> anyhow::Result<Written> {
+    let path = inside(root, relative)?;
+    let existed = match fs::read(&path) {
+        Ok(current) if current == bytes => return Ok(Written::Unchanged),
+        Ok(_) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
+    let folder = path.parent().unwrap_or(root);
+    fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create the folder {}", folder.display()))?;
+    write_atomically(&path, folder, bytes)?;
+    Ok(if existed {
+        Written::Replaced
+    } else {
+        Written::Created
+    })
+}
+
+/// Removes `relative` under `root` if it exists; true if it did.
+pub fn remove(root: &Path, relative: &Path) -> anyhow::Result<bool> {
+    let path = inside(root, relative)?;
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+/// `root/relative`, refusing a `relative` that is absolute or climbs out with `..`.
+fn inside(root: &Path, relative: &Path) -> anyhow::Result<PathBuf> {
+    let plain = relative
+        .components()
+        .all(|component| matches!(component, Component::Normal(_) | Component::CurDir));
+    if !plain || relative.as_os_str().is_empty() {
+        bail!(
+            "refusing to write {}: not a plain path inside the output folder",
+            relative.display()
+        );
+    }
+    Ok(root.join(relative))
+}
+
+fn write_atomically(path: &Path, folder: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    // The process id keeps two writers (a build beside a daemon) off each other's file.
+    let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)?;
+        // The rename is durable once the folder itself is synced.
+        File::open(folder)?.sync_all()
+    })();
+    if let Err(error) = result {
+        let _ = fs::remove_file(&temporary);
+        return Err(error).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_replaces_and_leaves_unchanged_files_alone() {
+        let root = tempfile::tempdir().expect("a temporary folder");
+        let relative = Path::new("en/atom.xml");
+        let write = |bytes: &[u8]| write_if_changed(root.path(), relative, bytes).expect("write");
+        assert_eq!(write(b"one"), Written::Created);
+        let path = root.path().join(relative);
+        let first_modified = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(write(b"one"), Written::Unchanged);
+        let still = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        assert_eq!(first_modified, still, "an unchanged file is not touched");
+        assert_eq!(write(b"two"), Written::Replaced);
+        assert_eq!(fs::read(&path).expect("read"), b"two");
+        let leftovers: Vec<_> = fs::read_dir(root.path().join("en"))
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name())
+            .collect();
+        assert_eq!(
+            leftovers,
+            [std::ffi::OsString::from("atom.xml")],
+            "no temporary file is left"
+        );
+        assert!(remove(root.path(), relative).expect("remove"));
+        assert!(!remove(root.path(), relative).expect("remove again"));
+    }
+
+    #[test]
+    fn paths_outside_the_output_folder_are_refused() {
+        let root = tempfile::tempdir().expect("a temporary folder");
+        for bad in ["../escape.xml", "/etc/passwd", "a/../../b", ""] {
+            let result = write_if_changed(root.path(), Path::new(bad), b"x");
+            assert!(result.is_err(), "{bad:?} was written");
+        }
+        assert!(remove(root.path(), Path::new("../x")).is_err());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file() {
+        let root = tempfile::tempdir().expect("a temporary folder");
+        let relative = Path::new("zh/rss.xml");
+        write_if_changed(root.path(), relative, b"old").expect("write");
+        // A directory where the temporary file would go makes the write fail.
+        let blocker = root
+            .path()
+            .join(format!("zh/.rss.xml.{}.tmp", std::process::id()));
+        fs::create_dir(&blocker).expect("create the blocker");
+        assert!(write_if_changed(root.path(), relative, b"new").is_err());
+        assert_eq!(fs::read(root.path().join(relative)).expect("read"), b"old");
+    }
+}
