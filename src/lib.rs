@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod formatter;
+pub mod inbox;
 pub mod ingest;
 pub mod publish;
 pub mod scan;
