@@ -28,6 +28,8 @@ pub struct Config {
     pub timezone: Tz,
     pub feed_items: usize,
     pub zh_variants: Vec<ZhVariant>,
+    /// Largest article file read, in bytes; larger ones are rejected unread.
+    pub max_file_bytes: u64,
 }
 
 /// An optional extra Chinese feed converted to one script.
@@ -43,8 +45,24 @@ pub enum ZhVariant {
 #[serde(default, deny_unknown_fields)]
 struct RawConfig {
     paths: RawPaths,
+    input: RawInput,
     site: RawSite,
     feed: RawFeed,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawInput {
+    /// Largest article file read, in bytes. Default 10485760 (10 MiB).
+    max_file_bytes: u64,
+}
+
+impl Default for RawInput {
+    fn default() -> Self {
+        RawInput {
+            max_file_bytes: crate::decode::DEFAULT_MAX_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -198,6 +216,9 @@ fn validate(raw: RawConfig, base_dir: &Path, file: Option<&Path>) -> anyhow::Res
             base_dir.join(path)
         }
     };
+    if raw.input.max_file_bytes == 0 {
+        bail!("`input.max_file_bytes` must be more than 0");
+    }
     let mut zh_variants = raw.feed.zh_variants;
     zh_variants.dedup();
     Ok(Config {
@@ -213,6 +234,7 @@ fn validate(raw: RawConfig, base_dir: &Path, file: Option<&Path>) -> anyhow::Res
         timezone,
         feed_items: raw.feed.items,
         zh_variants,
+        max_file_bytes: raw.input.max_file_bytes,
     })
 }
 

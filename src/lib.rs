@@ -12,5 +12,6 @@ pub mod formatter;
 pub mod inbox;
 pub mod ingest;
 pub mod publish;
+pub mod reconcile;
 pub mod scan;
 pub mod store;

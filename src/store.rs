@@ -252,6 +252,15 @@ impl Store {
         Ok(())
     }
 
+    /// Records new size and modification time for a file whose content did not change.
+    pub fn save_metadata(&mut self, name: &str, size: u64, mtime_ns: i64) -> anyhow::Result<()> {
+        self.connection.execute(
+            "UPDATE files SET size = ?2, mtime_ns = ?3 WHERE name = ?1",
+            params![name, i64::try_from(size).unwrap_or(i64::MAX), mtime_ns],
+        )?;
+        Ok(())
+    }
+
     /// Forgets a file that left the inbox, retracting its items. True if it was known.
     pub fn remove_file(&mut self, name: &str) -> anyhow::Result<bool> {
         let n_removed = self

@@ -3,6 +3,7 @@
 mod check;
 mod golden;
 mod properties;
+mod reconcile;
 mod seeds;
 mod store;
 mod support;

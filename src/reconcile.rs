@@ -1,0 +1,218 @@
+//! Bringing the store in line with the inbox: files that are new or changed are read,
+//! hashed and ingested; files that are gone are retracted; files whose size and mtime
+//! did not change are not even read. The stored content hash, not the metadata, decides
+//! whether a file really changed. Rendering is not done here.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+
+use crate::config::Config;
+use crate::decode::Rejection;
+use crate::formatter::{Article, Item};
+use crate::inbox::{self, InboxFile};
+use crate::ingest;
+use crate::store::{FileRecord, Lang, NewItem, Store};
+
+/// What one reconciliation did, file by file.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Files whose items were created or replaced.
+    pub published: Vec<String>,
+    /// Files gone from the inbox, whose items were retracted.
+    pub removed: Vec<String>,
+    /// Files refused, with the reason.
+    pub rejected: Vec<(String, String)>,
+    /// Files with the same content as another file, which stands for them.
+    pub duplicates: Vec<(String, String)>,
+    /// Files that could not be read now (and will be tried again), with the error.
+    pub unreadable: Vec<(String, String)>,
+    /// Inbox entries passed over (links, pipes, folders), with the reason.
+    pub skipped: Vec<(String, &'static str)>,
+    /// Files known and unchanged.
+    pub n_unchanged: usize,
+}
+
+impl Reconciled {
+    /// True if any item was published or retracted, so the outputs need rendering.
+    pub fn items_changed(&self) -> bool {
+        !self.published.is_empty() || !self.removed.is_empty()
+    }
+}
+
+/// Reconciles the store with the inbox named in `config`; `now` is Unix seconds, used
+/// as the first-seen time of new files.
+pub fn reconcile(config: &Config, store: &mut Store, now: i64) -> anyhow::Result<Reconciled> {
+    let scan = inbox::scan(&config.inbox)?;
+    let mut done = Reconciled {
+        skipped: scan.skipped,
+        ..Reconciled::default()
+    };
+    let known: HashMap<String, FileRecord> = store
+        .files()?
+        .into_iter()
+        .map(|record| (record.name.clone(), record))
+        .collect();
+    let present: HashSet<&str> = scan.files.iter().map(|file| file.name.as_str()).collect();
+    let mut orphans = HashSet::new();
+    for name in known.keys().filter(|name| !present.contains(name.as_str())) {
+        store.remove_file(name)?;
+        done.removed.push(name.clone());
+        // Duplicates of a removed file must be looked at again: one may now stand alone.
+        orphans.extend(
+            known
+                .values()
+                .filter(|record| record.duplicate_of.as_deref() == Some(name))
+                .map(|record| record.name.clone()),
+        );
+    }
+    done.removed.sort();
+    for file in &scan.files {
+        let previous = known.get(&file.name);
+        let same_metadata = previous
+            .is_some_and(|record| record.size == file.size && record.mtime_ns == file.mtime_ns);
+        if same_metadata && !orphans.contains(&file.name) {
+            done.n_unchanged += 1;
+            continue;
+        }
+        let force = orphans.contains(&file.name);
+        reconcile_file(config, store, file, previous, force, now, &mut done)?;
+    }
+    Ok(done)
+}
+
+/// Reads, hashes and (when the content changed, or `force`) ingests one file.
+fn reconcile_file(
+    config: &Config,
+    store: &mut Store,
+    file: &InboxFile,
+    previous: Option<&FileRecord>,
+    force: bool,
+    now: i64,
+    done: &mut Reconciled,
+) -> anyhow::Result<()> {
+    let path = config.inbox.join(&file.name);
+    let bytes = match read_limited(&path, config.max_file_bytes) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            done.unreadable.push((file.name.clone(), error.to_string()));
+            return Ok(());
+        }
+    };
+    let hash = match &bytes {
+        Some(bytes) => blake3::hash(bytes).to_hex().to_string(),
+        // Too large to read: the size and mtime stand in for the content.
+        None => format!("unread:{}:{}", file.size, file.mtime_ns),
+    };
+    let mut record = FileRecord {
+        name: file.name.clone(),
+        size: file.size,
+        mtime_ns: file.mtime_ns,
+        hash: hash.clone(),
+        first_seen: previous.map_or(now, |record| record.first_seen),
+        last_changed: now,
+        rejected: None,
+        duplicate_of: None,
+    };
+    if previous.is_some_and(|previous| previous.hash == hash) && !force {
+        // Touched, not changed: only the metadata moves.
+        store.save_metadata(&file.name, file.size, file.mtime_ns)?;
+        done.n_unchanged += 1;
+        return Ok(());
+    }
+    let ingested = match &bytes {
+        Some(bytes) => ingest::ingest_bytes(bytes, config.max_file_bytes),
+        None => Err(Rejection::TooLarge {
+            size: file.size,
+            limit: config.max_file_bytes,
+        }),
+    };
+    let original = match ingested {
+        Ok(_) => store.original_with_hash(&hash, &file.name)?,
+        Err(_) => None,
+    };
+    match (ingested, original) {
+        (Err(rejection), _) => {
+            record.rejected = Some(rejection.to_string());
+            done.rejected
+                .push((file.name.clone(), rejection.to_string()));
+            store.save_file(&record, &[])?;
+        }
+        (Ok(_), Some(original)) => {
+            done.duplicates.push((file.name.clone(), original.clone()));
+            record.duplicate_of = Some(original);
+            store.save_file(&record, &[])?;
+        }
+        (Ok(ingested), None) => {
+            let items = new_items(&ingested.article, record.first_seen, config.timezone);
+            store.save_file(&record, &items)?;
+            done.published.push(file.name.clone());
+        }
+    }
+    Ok(())
+}
+
+/// The file's bytes, or `None` when it is larger than `max_bytes` (not read at all).
+fn read_limited(path: &Path, max_bytes: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > max_bytes {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max_bytes).then_some(bytes))
+}
+
+/// The store's items for an article. An explicit date is published at midnight in the
+/// site's time zone; without one, an item is published when its file was first seen.
+fn new_items(article: &Article, first_seen: i64, timezone: Tz) -> Vec<NewItem> {
+    let published = article
+        .date
+        .and_then(|date| midnight(date, timezone))
+        .unwrap_or(first_seen);
+    let item = |lang: Lang, item: &Item| NewItem {
+        lang,
+        tag: item.lang,
+        title: item.title.clone(),
+        title_explicit: item.title_explicit,
+        summary: item.summary.clone(),
+        paragraphs: item.paragraphs.clone(),
+        date: article.date,
+        source: article.source.clone(),
+        keywords: article.keywords.clone(),
+        published,
+    };
+    let zh = article.zh.as_ref().map(|zh| item(Lang::Zh, zh));
+    let en = article.en.as_ref().map(|en| item(Lang::En, en));
+    zh.into_iter().chain(en).collect()
+}
+
+/// Unix seconds of 00:00 on `date` in `timezone` (the earlier instant if ambiguous).
+fn midnight(date: NaiveDate, timezone: Tz) -> Option<i64> {
+    let local = date.and_hms_opt(0, 0, 0)?;
+    timezone
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|instant| instant.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_dates_publish_at_local_midnight() {
+        let date = NaiveDate::from_ymd_opt(2020, 8, 4).expect("a date");
+        // 2020-08-04 00:00 in Shanghai (UTC+8) is 2020-08-03 16:00 UTC.
+        assert_eq!(
+            midnight(date, chrono_tz::Asia::Shanghai),
+            Some(1_596_470_400)
+        );
+        assert_eq!(midnight(date, chrono_tz::UTC), Some(1_596_499_200));
+    }
+}
