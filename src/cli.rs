@@ -38,6 +38,15 @@ pub enum Command {
         #[arg(long, default_value_t = DEFAULT_MAX_BYTES)]
         max_bytes: u64,
     },
+    /// Bring the feeds up to date with the inbox once, and exit.
+    ///
+    /// Rejected files are reported on stderr with their reasons; they do not fail the
+    /// build. Exits 2 when the build cannot run (config, state database, output folder).
+    Build {
+        /// The config file; without it, the built-in defaults apply.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Validate the configuration and say what is wrong, or what it resolves to.
     ///
     /// Exits 1 when the configuration is invalid.
@@ -57,7 +66,39 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_bytes,
         } => inspect(&file, json, max_bytes),
         Command::Check { config } => check(config.as_deref()),
+        Command::Build { config } => build(config.as_deref()),
     }
+}
+
+fn build(file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = Config::for_command(file)?;
+    let now = chrono::Utc::now().timestamp();
+    let built = crate::build::build(&config, now)?;
+    let done = &built.reconciled;
+    let inbox = config.inbox.display();
+    for (name, reason) in &done.rejected {
+        eprintln!("twinfeed: {inbox}/{name}: rejected: {reason}");
+    }
+    for (name, original) in &done.duplicates {
+        eprintln!("twinfeed: {inbox}/{name}: same content as {original}, not published twice");
+    }
+    for (name, error) in &done.unreadable {
+        eprintln!("twinfeed: {inbox}/{name}: cannot read, will retry: {error}");
+    }
+    for (name, reason) in &done.skipped {
+        eprintln!("twinfeed: {inbox}/{name}: skipped: {reason}");
+    }
+    eprintln!(
+        "twinfeed: built {}: {} published, {} removed, {} rejected, {} unchanged; {} files written, {} unchanged",
+        config.output.display(),
+        done.published.len(),
+        done.removed.len(),
+        done.rejected.len(),
+        done.n_unchanged,
+        built.written.len(),
+        built.n_unchanged,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {

@@ -5,6 +5,7 @@
 //! far: [`decode`] (bytes → text), [`formatter`] (text → article) and [`ingest`], which
 //! joins them for one file. See ARCHITECTURE.md for the whole map.
 
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod decode;
@@ -13,5 +14,6 @@ pub mod inbox;
 pub mod ingest;
 pub mod publish;
 pub mod reconcile;
+pub mod render;
 pub mod scan;
 pub mod store;

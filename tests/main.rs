@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per feature.
 
+mod build;
 mod check;
 mod golden;
 mod properties;

@@ -1,0 +1,226 @@
+//! `twinfeed build` end to end: the real binary on a temporary site, every feed parsed
+//! back by real parsers (feed-rs, and the atom_syndication and rss readers).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::fixtures;
+
+struct Site {
+    folder: tempfile::TempDir,
+}
+
+impl Site {
+    fn with_seeds(config: &str) -> Site {
+        let site = Site {
+            folder: tempfile::tempdir().expect("a temporary folder"),
+        };
+        std::fs::create_dir_all(site.path("inbox")).expect("create the inbox");
+        for entry in std::fs::read_dir(fixtures().join("seeds")).expect("the seeds") {
+            let path = entry.expect("a seed").path();
+            let name = path.file_name().expect("a name");
+            std::fs::copy(&path, site.path("inbox").join(name)).expect("copy");
+        }
+        site.write_config(config);
+        site
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.folder.path().join(relative)
+    }
+
+    fn write_config(&self, config: &str) {
+        std::fs::write(self.path("twinfeed.toml"), config).expect("write the config");
+    }
+
+    /// Runs `twinfeed build`; returns stderr.
+    fn build(&self) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_twinfeed"))
+            .arg("build")
+            .arg("--config")
+            .arg(self.path("twinfeed.toml"))
+            .output()
+            .expect("the twinfeed binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "build failed: {stderr}");
+        stderr
+    }
+
+    fn read(&self, relative: &str) -> Vec<u8> {
+        std::fs::read(self.path("public").join(relative)).expect("an output file")
+    }
+
+    fn parse(&self, relative: &str) -> feed_rs::model::Feed {
+        feed_rs::parser::parse(&self.read(relative)[..])
+            .unwrap_or_else(|error| panic!("{relative} does not parse: {error}"))
+    }
+}
+
+fn ids(feed: &feed_rs::model::Feed) -> Vec<String> {
+    feed.entries.iter().map(|entry| entry.id.clone()).collect()
+}
+
+#[test]
+fn every_feed_parses_with_ids_languages_order_and_links() {
+    let site = Site::with_seeds("");
+    site.build();
+    for (lang, n_entries) in [("zh", 5), ("en", 4)] {
+        let atom = site.parse(&format!("{lang}/atom.xml"));
+        let rss = site.parse(&format!("{lang}/rss.xml"));
+        let json = site.parse(&format!("{lang}/feed.json"));
+        assert_eq!(atom.entries.len(), n_entries, "{lang}");
+        assert_eq!(ids(&atom), ids(&rss), "{lang}: Atom and RSS ids differ");
+        assert_eq!(ids(&atom), ids(&json), "{lang}: Atom and JSON ids differ");
+        for entry in &atom.entries {
+            assert!(entry.id.starts_with("tag:twinfeed,2026:"), "{}", entry.id);
+            assert!(entry.id.ends_with(&format!("/{lang}")), "{}", entry.id);
+            let link = &entry.links[0].href;
+            assert!(
+                link.starts_with(&format!("http://127.0.0.1:8080/{lang}/")),
+                "{link}"
+            );
+            assert!(entry.published.is_some() && entry.title.is_some());
+        }
+        // Newest first.
+        let dates: Vec<_> = atom.entries.iter().map(|entry| entry.published).collect();
+        let mut sorted = dates.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(dates, sorted, "{lang}");
+        assert_eq!(atom.language.as_deref(), Some(lang));
+        assert_eq!(rss.language.as_deref(), Some(lang));
+    }
+}
+
+#[test]
+fn atom_entries_carry_their_script_and_a_sibling_link() {
+    let site = Site::with_seeds("");
+    site.build();
+    let atom = atom_syndication::Feed::read_from(&site.read("zh/atom.xml")[..]).expect("Atom");
+    let seed_000 = atom
+        .entries
+        .iter()
+        .find(|entry| entry.id.ends_with("000_fb95044e7f3821d4/zh"))
+        .expect("seed 000");
+    assert_eq!(seed_000.title.lang.as_deref(), Some("zh-Hant"));
+    let hreflangs: Vec<Option<&str>> = seed_000
+        .links
+        .iter()
+        .map(|link| link.hreflang.as_deref())
+        .collect();
+    assert_eq!(hreflangs, [Some("zh-Hant"), Some("en")]);
+    assert_eq!(
+        seed_000.links[1].href,
+        "http://127.0.0.1:8080/en/000_fb95044e7f3821d4.html"
+    );
+    let seed_002 = atom
+        .entries
+        .iter()
+        .find(|entry| entry.id.ends_with("002_08a97c52deef5f3b/zh"))
+        .expect("seed 002");
+    assert_eq!(seed_002.title.lang.as_deref(), Some("zh-Hans"));
+    let terms: Vec<&str> = seed_002
+        .categories
+        .iter()
+        .map(|c| c.term.as_str())
+        .collect();
+    assert_eq!(terms, ["外办", "外事", "市政府"]);
+    let chinese_only = atom
+        .entries
+        .iter()
+        .find(|entry| entry.id.ends_with("004_91f0465ba0884ecc/zh"))
+        .expect("seed 004");
+    assert_eq!(chinese_only.links.len(), 1, "no English sibling");
+}
+
+#[test]
+fn a_second_build_is_byte_identical_and_writes_nothing() {
+    let site = Site::with_seeds("");
+    site.build();
+    let before: Vec<Vec<u8>> = ["zh/atom.xml", "en/rss.xml", "zh/feed.json"]
+        .iter()
+        .map(|file| site.read(file))
+        .collect();
+    let modified = std::fs::metadata(site.path("public/zh/atom.xml"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let stderr = site.build();
+    assert!(stderr.contains("0 files written, 6 unchanged"), "{stderr}");
+    let after: Vec<Vec<u8>> = ["zh/atom.xml", "en/rss.xml", "zh/feed.json"]
+        .iter()
+        .map(|file| site.read(file))
+        .collect();
+    assert_eq!(before, after);
+    let still = std::fs::metadata(site.path("public/zh/atom.xml"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(modified, still);
+}
+
+#[test]
+fn ids_survive_a_base_url_change_and_links_follow_it() {
+    let site = Site::with_seeds("");
+    site.build();
+    let before = ids(&site.parse("en/atom.xml"));
+    site.write_config("[site]\nbase_url = \"https://news.example.org/feeds/\"\n");
+    site.build();
+    let atom = site.parse("en/atom.xml");
+    assert_eq!(ids(&atom), before);
+    assert!(atom.entries[0].links[0]
+        .href
+        .starts_with("https://news.example.org/feeds/en/"));
+}
+
+#[test]
+fn markup_and_cdata_terminators_in_text_survive_as_text() {
+    let site = Site::with_seeds("");
+    // The entity decodes to the text `<script>`; a real tag would be dropped as HTML.
+    let text = "The office said ]]> and &lt;script&gt; are text. More follows here.\n";
+    std::fs::write(site.path("inbox/hostile.txt"), text).expect("write");
+    site.build();
+    let rss = rss::Channel::read_from(&site.read("en/rss.xml")[..]).expect("RSS parses");
+    let item = rss
+        .items
+        .iter()
+        .find(|item| {
+            item.guid
+                .as_ref()
+                .is_some_and(|g| g.value.ends_with("hostile/en"))
+        })
+        .expect("the hostile item");
+    // The plain summary goes into CDATA raw: the writer must split it at `]]>`.
+    let description = item.description.as_deref().expect("a description");
+    assert!(
+        description.contains("]]> and <script> are text"),
+        "{description}"
+    );
+    // The HTML content escapes both, so a reader shows them as text.
+    let content = item.content.as_deref().expect("content:encoded");
+    assert!(
+        content.contains("]]&gt; and &lt;script&gt; are text"),
+        "{content}"
+    );
+    let atom = site.parse("en/atom.xml");
+    assert!(atom
+        .entries
+        .iter()
+        .any(|entry| entry.id.ends_with("hostile/en")));
+}
+
+#[test]
+fn a_deleted_file_leaves_every_feed() {
+    let site = Site::with_seeds("");
+    site.build();
+    std::fs::remove_file(site.path("inbox/001_1fbc44d11a2c24ea.txt")).expect("delete");
+    site.build();
+    for file in ["zh/atom.xml", "en/rss.xml", "zh/feed.json"] {
+        let feed = site.parse(file);
+        assert!(
+            !ids(&feed)
+                .iter()
+                .any(|id| id.contains("001_1fbc44d11a2c24ea")),
+            "{file} still lists the deleted file"
+        );
+    }
+    assert!(Path::new(&site.path("public/zh/atom.xml")).exists());
+}
