@@ -1,6 +1,8 @@
-//! `twinfeed build`: reconcile the inbox with the store, then render every feed from
-//! the stored items and publish what changed. The daemon will run this same pipeline.
+//! `twinfeed build`: reconcile the inbox with the store, then render every feed, index,
+//! the home page, OPML and the item pages that need it, and publish what changed;
+//! pages of retracted items are deleted. The daemon will run this same pipeline.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::Context;
@@ -8,7 +10,8 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::publish::{self, Written};
 use crate::reconcile::{reconcile, Reconciled};
-use crate::render::{atom, json, rss, Entry, FeedInput};
+use crate::render::html::Templates;
+use crate::render::{atom, json, page_path, rss, Entry, FeedInput};
 use crate::store::{Lang, Store};
 
 /// What one build did.
@@ -19,10 +22,13 @@ pub struct Built {
     pub written: Vec<String>,
     /// Output files whose bytes were already right.
     pub n_unchanged: usize,
+    /// Item pages deleted because their item was retracted.
+    pub removed: Vec<String>,
 }
 
 /// Runs one build at time `now` (Unix seconds, the first-seen time of new files).
 pub fn build(config: &Config, now: i64) -> anyhow::Result<Built> {
+    let templates = Templates::load(&config.templates)?;
     std::fs::create_dir_all(&config.inbox)
         .with_context(|| format!("cannot create the inbox {}", config.inbox.display()))?;
     let mut store = Store::open(&config.state)?;
@@ -31,22 +37,33 @@ pub fn build(config: &Config, now: i64) -> anyhow::Result<Built> {
         reconciled,
         ..Built::default()
     };
+    let mut outputs = Vec::new();
     for lang in [Lang::Zh, Lang::En] {
-        for (relative, bytes) in render_feeds(config, &store, lang)? {
-            let written = publish::write_if_changed(&config.output, Path::new(&relative), &bytes)?;
-            match written {
-                Written::Unchanged => built.n_unchanged += 1,
-                Written::Created | Written::Replaced => built.written.push(relative),
-            }
+        outputs.extend(render_feeds(config, &store, &templates, lang)?);
+    }
+    outputs.push(("index.html".to_string(), templates.home(config)?));
+    outputs.push(("feeds.opml".to_string(), templates.opml(config)?));
+    outputs.extend(render_pages(
+        config,
+        &mut store,
+        &templates,
+        &built.reconciled,
+    )?);
+    for (relative, bytes) in outputs {
+        match publish::write_if_changed(&config.output, Path::new(&relative), &bytes)? {
+            Written::Unchanged => built.n_unchanged += 1,
+            Written::Created | Written::Replaced => built.written.push(relative),
         }
     }
+    built.removed = remove_stale_pages(config, &store)?;
     Ok(built)
 }
 
-/// One language's feed files and their bytes.
+/// One language's feed files and index page, and their bytes.
 fn render_feeds(
     config: &Config,
     store: &Store,
+    templates: &Templates,
     lang: Lang,
 ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let stored = store.newest_items(lang, config.feed_items)?;
@@ -67,5 +84,91 @@ fn render_feeds(
         (format!("{folder}/atom.xml"), atom::render(&input)?),
         (format!("{folder}/rss.xml"), rss::render(&input)?),
         (format!("{folder}/feed.json"), json::render(&input)?),
+        (format!("{folder}/index.html"), templates.index(&input)?),
     ])
+}
+
+/// The key under which the store keeps what pages were last rendered with.
+const PAGES_STAMP: &str = "pages_rendered_with";
+
+/// Pages to write: every item of a file published in this pass, every item whose page
+/// is missing, and every item when the templates or the settings pages show changed.
+fn render_pages(
+    config: &Config,
+    store: &mut Store,
+    templates: &Templates,
+    reconciled: &Reconciled,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let stamp = pages_stamp(config, templates);
+    let all = store.setting(PAGES_STAMP)?.as_deref() != Some(stamp.as_str());
+    let published: HashSet<&str> = reconciled.published.iter().map(String::as_str).collect();
+    let mut pages = Vec::new();
+    for (id, file) in store.item_ids()? {
+        let relative = page_path(&id);
+        let wanted =
+            all || published.contains(file.as_str()) || !config.output.join(&relative).exists();
+        if !wanted {
+            continue;
+        }
+        let Some(stored) = store.item(&id)? else {
+            continue;
+        };
+        let sibling = store.sibling_id(&file, stored.item.lang)?;
+        pages.push((
+            relative,
+            templates.article(config, &stored, sibling.as_deref())?,
+        ));
+    }
+    store.set_setting(PAGES_STAMP, &stamp)?;
+    Ok(pages)
+}
+
+/// Bump when the code that renders pages changes what it writes, so existing pages are
+/// made again on the next build.
+const PAGE_FORMAT: &str = "2";
+
+/// What every page depends on besides its item: the rendering code, the templates and
+/// the site settings.
+fn pages_stamp(config: &Config, templates: &Templates) -> String {
+    let settings = [
+        env!("CARGO_PKG_VERSION"),
+        PAGE_FORMAT,
+        templates.fingerprint.as_str(),
+        config.base_url.as_str(),
+        &config.title_zh,
+        &config.title_en,
+        &config.description_zh,
+        &config.description_en,
+        config.timezone.name(),
+    ];
+    blake3::hash(settings.join("\n").as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+/// Deletes item pages under `zh/` and `en/` that no stored item has any more.
+fn remove_stale_pages(config: &Config, store: &Store) -> anyhow::Result<Vec<String>> {
+    let wanted: HashSet<String> = store
+        .item_ids()?
+        .iter()
+        .map(|(id, _)| page_path(id))
+        .collect();
+    let mut removed = Vec::new();
+    for lang in [Lang::Zh, Lang::En] {
+        let folder = config.output.join(lang.as_str());
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = format!("{}/{name}", lang.as_str());
+            let is_page = name.ends_with(".html") && name != "index.html";
+            if is_page && !wanted.contains(&relative) {
+                publish::remove(&config.output, Path::new(&relative))?;
+                removed.push(relative);
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }

@@ -47,7 +47,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// Validate the configuration and say what is wrong, or what it resolves to.
+    /// Validate the configuration and the templates; say what is wrong, or what the
+    /// configuration resolves to.
     ///
     /// Exits 1 when the configuration is invalid.
     Check {
@@ -89,7 +90,7 @@ fn build(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         eprintln!("twinfeed: {inbox}/{name}: skipped: {reason}");
     }
     eprintln!(
-        "twinfeed: built {}: {} published, {} removed, {} rejected, {} unchanged; {} files written, {} unchanged",
+        "twinfeed: built {}: {} published, {} removed, {} rejected, {} unchanged; {} files written, {} unchanged, {} deleted",
         config.output.display(),
         done.published.len(),
         done.removed.len(),
@@ -97,12 +98,17 @@ fn build(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         done.n_unchanged,
         built.written.len(),
         built.n_unchanged,
+        built.removed.len(),
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let config = match Config::for_command(file) {
+    let checked = Config::for_command(file).and_then(|config| {
+        crate::render::html::Templates::load(&config.templates)?;
+        Ok(config)
+    });
+    let config = match checked {
         Ok(config) => config,
         Err(error) => {
             eprintln!("twinfeed: {error:#}");
@@ -115,6 +121,7 @@ fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     writeln!(out, "  inbox     {}", config.inbox.display())?;
     writeln!(out, "  output    {}", config.output.display())?;
     writeln!(out, "  state     {}", config.state.display())?;
+    writeln!(out, "  templates {}", config.templates.display())?;
     writeln!(out, "  base_url  {}", config.base_url)?;
     writeln!(out, "  timezone  {}", config.timezone.name())?;
     writeln!(out, "  items     {} per feed", config.feed_items)?;

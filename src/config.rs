@@ -19,6 +19,8 @@ pub struct Config {
     pub inbox: PathBuf,
     pub output: PathBuf,
     pub state: PathBuf,
+    /// Templates that replace the built-in ones of the same name.
+    pub templates: PathBuf,
     /// Always ends with `/`, so article URLs join onto it.
     pub base_url: Url,
     pub title_zh: String,
@@ -74,6 +76,8 @@ struct RawPaths {
     output: PathBuf,
     /// The state database. Default `state/twinfeed.db`.
     state: PathBuf,
+    /// Templates that replace the built-in ones. Default `templates`.
+    templates: PathBuf,
 }
 
 impl Default for RawPaths {
@@ -82,6 +86,7 @@ impl Default for RawPaths {
             inbox: "inbox".into(),
             output: "public".into(),
             state: "state/twinfeed.db".into(),
+            templates: "templates".into(),
         }
     }
 }
@@ -226,6 +231,7 @@ fn validate(raw: RawConfig, base_dir: &Path, file: Option<&Path>) -> anyhow::Res
         inbox: resolve(&raw.paths.inbox),
         output: resolve(&raw.paths.output),
         state: resolve(&raw.paths.state),
+        templates: resolve(&raw.paths.templates),
         base_url,
         title_zh: raw.site.title_zh,
         title_en: raw.site.title_en,

@@ -42,6 +42,8 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (file, lang)
     ) STRICT;
     CREATE INDEX items_newest ON items (lang, published DESC, id);",
+    // Version 2: small named values, such as what the pages were last rendered with.
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
 ];
 
 /// Which feed an item belongs to.
@@ -280,6 +282,52 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = statement.query_map(params![lang.as_str(), limit], item_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every item's id and file, by id.
+    pub fn item_ids(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, file FROM items ORDER BY id")?;
+        let ids = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// One item by id.
+    pub fn item(&self, id: &str) -> anyhow::Result<Option<StoredItem>> {
+        let item = self
+            .connection
+            .query_row(
+                "SELECT id, file, lang, tag, title, title_explicit, summary, paragraphs, date,
+                        source, keywords, published, updated
+                 FROM items WHERE id = ?1",
+                [id],
+                item_from_row,
+            )
+            .optional()?;
+        Ok(item)
+    }
+
+    /// A named value kept between runs.
+    pub fn setting(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let value = self
+            .connection
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        Ok(value)
+    }
+
+    pub fn set_setting(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
+        self.connection.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = ?2",
+            [key, value],
+        )?;
+        Ok(())
     }
 
     /// The id of the other language's item from the same file, for `hreflang` links.

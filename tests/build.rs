@@ -145,7 +145,10 @@ fn a_second_build_is_byte_identical_and_writes_nothing() {
         .expect("mtime");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let stderr = site.build();
-    assert!(stderr.contains("0 files written, 6 unchanged"), "{stderr}");
+    assert!(
+        stderr.contains("0 files written, 10 unchanged, 0 deleted"),
+        "{stderr}"
+    );
     let after: Vec<Vec<u8>> = ["zh/atom.xml", "en/rss.xml", "zh/feed.json"]
         .iter()
         .map(|file| site.read(file))
@@ -223,4 +226,106 @@ fn a_deleted_file_leaves_every_feed() {
         );
     }
     assert!(Path::new(&site.path("public/zh/atom.xml")).exists());
+}
+
+fn page(site: &Site, relative: &str) -> String {
+    String::from_utf8(site.read(relative)).expect("a page is UTF-8")
+}
+
+#[test]
+fn every_item_has_a_page_in_its_script_linking_its_sibling() {
+    let site = Site::with_seeds("");
+    site.build();
+    let zh = page(&site, "zh/000_fb95044e7f3821d4.html");
+    assert!(zh.contains(r#"<html lang="zh-Hant">"#), "{zh}");
+    assert!(
+        zh.contains(r#"hreflang="en" href="http://127.0.0.1:8080/en/000_fb95044e7f3821d4.html""#)
+    );
+    assert!(
+        zh.contains("<p>8月21日,市政府外辦黨組書記"),
+        "paragraphs are on the page"
+    );
+    let en = page(&site, "en/002_08a97c52deef5f3b.html");
+    assert!(en.contains(r#"<html lang="en">"#));
+    assert!(
+        en.contains("2020-08-04"),
+        "the date in the site's time zone"
+    );
+    assert!(!Path::new(&site.path("public/en/004_91f0465ba0884ecc.html")).exists());
+    for lang in ["zh", "en"] {
+        let index = page(&site, &format!("{lang}/index.html"));
+        assert!(index.contains(r#"type="application/atom+xml""#), "{index}");
+        assert!(index.contains(&format!(
+            "http://127.0.0.1:8080/{lang}/002_08a97c52deef5f3b.html"
+        )));
+    }
+    let home = page(&site, "index.html");
+    for url in [
+        "http://127.0.0.1:8080/zh/atom.xml",
+        "http://127.0.0.1:8080/en/rss.xml",
+    ] {
+        assert!(home.contains(&format!(r#"href="{url}""#)), "{home}");
+    }
+    let opml = page(&site, "feeds.opml");
+    assert_eq!(opml.matches("<outline ").count(), 2, "{opml}");
+    assert!(opml.contains(r#"xmlUrl="http://127.0.0.1:8080/en/atom.xml""#));
+}
+
+#[test]
+fn markup_in_a_title_is_escaped_on_its_page() {
+    let site = Site::with_seeds("");
+    std::fs::write(
+        site.path("inbox/markup.txt"),
+        "Fish &amp; chips &lt;b&gt;bold&lt;/b&gt; \"quoted\"\nThe shop opened on Monday.\n",
+    )
+    .expect("write");
+    site.build();
+    let html = page(&site, "en/markup.html");
+    let heading = "<h1>Fish &amp; chips &lt;b&gt;bold&lt;/b&gt; &quot;quoted&quot;</h1>";
+    assert!(html.contains(heading), "{html}");
+    assert!(!html.contains("<b>bold</b>"));
+}
+
+#[test]
+fn a_deleted_file_loses_its_pages() {
+    let site = Site::with_seeds("");
+    site.build();
+    assert!(site.path("public/en/003_77a3382a7273a2e2.html").exists());
+    std::fs::remove_file(site.path("inbox/003_77a3382a7273a2e2.txt")).expect("delete");
+    let stderr = site.build();
+    assert!(stderr.contains("2 deleted"), "{stderr}");
+    assert!(!site.path("public/en/003_77a3382a7273a2e2.html").exists());
+    assert!(!site.path("public/zh/003_77a3382a7273a2e2.html").exists());
+    assert!(site.path("public/zh/000_fb95044e7f3821d4.html").exists());
+}
+
+#[test]
+fn an_edited_template_remakes_every_page() {
+    let site = Site::with_seeds("");
+    site.build();
+    std::fs::create_dir_all(site.path("templates")).expect("mkdir");
+    std::fs::write(
+        site.path("templates/article.html"),
+        "<!DOCTYPE html><html lang=\"{{ item.lang }}\"><title>{{ item.title }}</title><p>custom-template</p></html>",
+    )
+    .expect("write a template");
+    site.build();
+    for relative in [
+        "zh/004_91f0465ba0884ecc.html",
+        "en/000_fb95044e7f3821d4.html",
+    ] {
+        assert!(
+            page(&site, relative).contains("custom-template"),
+            "{relative}"
+        );
+    }
+    std::fs::write(site.path("templates/article.html"), "{% if %}").expect("break it");
+    let output = Command::new(env!("CARGO_BIN_EXE_twinfeed"))
+        .args(["check", "--config"])
+        .arg(site.path("twinfeed.toml"))
+        .output()
+        .expect("check runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("article.html"), "{stderr}");
 }

@@ -3,6 +3,7 @@
 //! here from the stored item id alone, never from the base URL.
 
 pub mod atom;
+pub mod html;
 pub mod json;
 pub mod rss;
 
