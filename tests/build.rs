@@ -329,3 +329,16 @@ fn an_edited_template_remakes_every_page() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("article.html"), "{stderr}");
 }
+
+/// Whole outputs for the seeds at a fixed clock: a reviewer sees every byte a reader
+/// gets, and any change to it shows in `cargo insta review`.
+#[test]
+fn whole_feeds_for_the_seeds_at_a_fixed_clock() {
+    let site = Site::with_seeds("");
+    let config = twinfeed::config::Config::load(&site.path("twinfeed.toml")).expect("config");
+    twinfeed::build::build(&config, 1_700_000_000).expect("build");
+    for relative in ["zh/atom.xml", "en/rss.xml", "en/feed.json", "feeds.opml"] {
+        let text = String::from_utf8(site.read(relative)).expect("UTF-8");
+        insta::assert_snapshot!(relative.replace('/', "_"), text);
+    }
+}

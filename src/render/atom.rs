@@ -3,7 +3,9 @@
 //! The crate has no `xml:lang` on `<entry>`, so each entry's script tag sits on its
 //! title, summary and content; the feed's language sits on `<feed>`.
 
-use atom_syndication::{Category, Content, Entry, Feed, FixedDateTime, Link, Text, TextType};
+use atom_syndication::{
+    Category, Content, Entry, Feed, FixedDateTime, Link, Text, TextType, WriteConfig,
+};
 
 use super::{content_html, entry_id, page_url, utc, FeedInput};
 use crate::store::Lang;
@@ -33,7 +35,13 @@ pub fn render(input: &FeedInput) -> anyhow::Result<Vec<u8>> {
         ..Feed::default()
     };
     let mut bytes = Vec::new();
-    feed.write_to(&mut bytes)?;
+    // Indented for people reading the file; every text node is escaped text, so the
+    // indentation never enters an entry's content.
+    let layout = WriteConfig {
+        write_document_declaration: true,
+        indent_size: Some(1),
+    };
+    feed.write_with_config(&mut bytes, layout)?;
     bytes.push(b'\n');
     Ok(bytes)
 }

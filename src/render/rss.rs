@@ -57,7 +57,8 @@ pub fn render(input: &FeedInput) -> anyhow::Result<Vec<u8>> {
         items,
         ..Channel::default()
     };
-    let mut bytes = channel.write_to(Vec::new())?;
+    // Indented for people reading the file, as the Atom feed is.
+    let mut bytes = channel.pretty_write_to(Vec::new(), b' ', 1)?;
     bytes.push(b'\n');
     Ok(bytes)
 }
