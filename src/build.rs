@@ -8,11 +8,12 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::config::ZhVariant;
 use crate::publish::{self, Written};
 use crate::reconcile::{reconcile, Reconciled};
 use crate::render::html::Templates;
 use crate::render::{atom, json, page_path, rss, Entry, FeedInput};
-use crate::store::{Lang, Store};
+use crate::store::{Lang, Store, StoredItem};
 
 /// What one build did.
 #[derive(Debug, Default)]
@@ -59,7 +60,8 @@ pub fn build(config: &Config, now: i64) -> anyhow::Result<Built> {
     Ok(built)
 }
 
-/// One language's feed files and index page, and their bytes.
+/// One language's feed files and index page, and for Chinese the script variants'
+/// feeds, with their bytes.
 fn render_feeds(
     config: &Config,
     store: &Store,
@@ -67,25 +69,61 @@ fn render_feeds(
     lang: Lang,
 ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let stored = store.newest_items(lang, config.feed_items)?;
-    let mut entries = Vec::with_capacity(stored.len());
+    let mut siblings = Vec::with_capacity(stored.len());
     for item in &stored {
-        entries.push(Entry {
-            stored: item,
-            sibling: store.sibling_id(&item.file, lang)?,
-        });
+        siblings.push(store.sibling_id(&item.file, lang)?);
     }
-    let input = FeedInput {
-        config,
-        lang,
-        entries,
+    let feed = |items: &[StoredItem], variant: &str| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let entries = items
+            .iter()
+            .zip(&siblings)
+            .map(|(stored, sibling)| Entry {
+                stored,
+                sibling: sibling.clone(),
+            })
+            .collect();
+        let input = FeedInput {
+            config,
+            lang,
+            variant,
+            entries,
+        };
+        let mut files = vec![
+            (format!("{variant}/atom.xml"), atom::render(&input)?),
+            (format!("{variant}/rss.xml"), rss::render(&input)?),
+            (format!("{variant}/feed.json"), json::render(&input)?),
+        ];
+        if variant == lang.as_str() {
+            files.push((format!("{variant}/index.html"), templates.index(&input)?));
+        }
+        Ok(files)
     };
-    let folder = lang.as_str();
-    Ok(vec![
-        (format!("{folder}/atom.xml"), atom::render(&input)?),
-        (format!("{folder}/rss.xml"), rss::render(&input)?),
-        (format!("{folder}/feed.json"), json::render(&input)?),
-        (format!("{folder}/index.html"), templates.index(&input)?),
-    ])
+    let mut files = feed(&stored, lang.as_str())?;
+    if lang == Lang::Zh {
+        for variant in &config.zh_variants {
+            let converted: Vec<StoredItem> =
+                stored.iter().map(|item| convert(item, *variant)).collect();
+            files.extend(feed(&converted, variant.tag().as_str())?);
+        }
+    }
+    Ok(files)
+}
+
+/// A Chinese item with its text converted to one script: same id and links, new tag.
+fn convert(stored: &StoredItem, variant: ZhVariant) -> StoredItem {
+    let target = match variant {
+        ZhVariant::Hans => zhconv::Variant::ZhHans,
+        ZhVariant::Hant => zhconv::Variant::ZhHant,
+    };
+    let mut converted = stored.clone();
+    let item = &mut converted.item;
+    item.tag = variant.tag();
+    item.title = zhconv::zhconv(&item.title, target);
+    item.summary = zhconv::zhconv(&item.summary, target);
+    for paragraph in &mut item.paragraphs {
+        *paragraph = zhconv::zhconv(paragraph, target);
+    }
+    converted
 }
 
 /// The key under which the store keeps what pages were last rendered with.

@@ -42,6 +42,16 @@ pub enum ZhVariant {
     Hant,
 }
 
+impl ZhVariant {
+    /// The language tag of the converted text, which is also the feed's folder.
+    pub fn tag(self) -> crate::formatter::lang::LangTag {
+        match self {
+            ZhVariant::Hans => crate::formatter::lang::LangTag::ZhHans,
+            ZhVariant::Hant => crate::formatter::lang::LangTag::ZhHant,
+        }
+    }
+}
+
 /// The file as written: every field has its default, and unknown keys are errors.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -224,8 +234,12 @@ fn validate(raw: RawConfig, base_dir: &Path, file: Option<&Path>) -> anyhow::Res
     if raw.input.max_file_bytes == 0 {
         bail!("`input.max_file_bytes` must be more than 0");
     }
-    let mut zh_variants = raw.feed.zh_variants;
-    zh_variants.dedup();
+    let mut zh_variants: Vec<ZhVariant> = Vec::new();
+    for variant in raw.feed.zh_variants {
+        if !zh_variants.contains(&variant) {
+            zh_variants.push(variant);
+        }
+    }
     Ok(Config {
         file: file.map(Path::to_path_buf),
         inbox: resolve(&raw.paths.inbox),

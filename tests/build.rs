@@ -342,3 +342,36 @@ fn whole_feeds_for_the_seeds_at_a_fixed_clock() {
         insta::assert_snapshot!(relative.replace('/', "_"), text);
     }
 }
+
+#[test]
+fn script_variant_feeds_convert_the_chinese_text() {
+    let site = Site::with_seeds("[feed]\nzh_variants = [\"hans\", \"hant\", \"hans\"]\n");
+    site.build();
+    let hans = atom_syndication::Feed::read_from(&site.read("zh-Hans/atom.xml")[..]).expect("Atom");
+    let hant = atom_syndication::Feed::read_from(&site.read("zh-Hant/atom.xml")[..]).expect("Atom");
+    assert_eq!(hans.lang.as_deref(), Some("zh-Hans"));
+    let title = |feed: &atom_syndication::Feed, stem: &str| {
+        let entry = feed
+            .entries
+            .iter()
+            .find(|entry| entry.id.contains(stem))
+            .expect("the entry");
+        (entry.title.value.clone(), entry.title.lang.clone())
+    };
+    // Seed 000 is Traditional: the Simplified feed converts it.
+    let (text, lang) = title(&hans, "000_fb95044e7f3821d4");
+    assert!(
+        text.starts_with("为深入学习《习近平谈治国理政》第三卷"),
+        "{text}"
+    );
+    assert_eq!(lang.as_deref(), Some("zh-Hans"));
+    // Seed 002 is Simplified: the Traditional feed converts it.
+    let (text, lang) = title(&hant, "002_08a97c52deef5f3b");
+    assert!(text.starts_with("市政府外辦黨組召開會議"), "{text}");
+    assert_eq!(lang.as_deref(), Some("zh-Hant"));
+    // Same ids as the zh feed, links to the same pages.
+    let zh = site.parse("zh/atom.xml");
+    assert_eq!(ids(&zh), ids(&site.parse("zh-Hans/rss.xml")));
+    assert_eq!(ids(&zh), ids(&site.parse("zh-Hant/feed.json")));
+    assert!(!site.path("public/zh-Hans/index.html").exists());
+}

@@ -14,7 +14,7 @@ use crate::store::Lang;
 pub fn render(input: &FeedInput) -> anyhow::Result<Vec<u8>> {
     let feed = Feed {
         title: Text::plain(input.title()),
-        id: format!("{}{}", super::TAG_PREFIX, input.lang.as_str()),
+        id: format!("{}{}", super::TAG_PREFIX, input.variant),
         updated: fixed(input.updated()),
         subtitle: Some(Text::plain(input.description())),
         links: vec![
@@ -26,7 +26,7 @@ pub fn render(input: &FeedInput) -> anyhow::Result<Vec<u8>> {
             ),
             link("alternate", &input.home_url(), None, Some("text/html")),
         ],
-        lang: Some(input.lang.as_str().to_string()),
+        lang: Some(input.variant.to_string()),
         entries: input
             .entries
             .iter()

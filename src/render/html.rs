@@ -204,6 +204,7 @@ fn site(config: &Config, lang: Lang) -> SiteContext<'_> {
     let input = FeedInput {
         config,
         lang,
+        variant: lang.as_str(),
         entries: Vec::new(),
     };
     SiteContext {

@@ -12,7 +12,7 @@ struct JsonFeed<'a> {
     home_page_url: String,
     feed_url: String,
     description: &'a str,
-    language: &'static str,
+    language: &'a str,
     items: Vec<JsonItem<'a>>,
 }
 
@@ -57,7 +57,7 @@ pub fn render(input: &FeedInput) -> anyhow::Result<Vec<u8>> {
         home_page_url: input.home_url(),
         feed_url: input.feed_url("feed.json"),
         description: input.description(),
-        language: input.lang.as_str(),
+        language: input.variant,
         items,
     };
     let mut bytes = serde_json::to_vec_pretty(&feed)?;

@@ -21,6 +21,9 @@ const TAG_PREFIX: &str = "tag:twinfeed,2026:";
 pub struct FeedInput<'a> {
     pub config: &'a Config,
     pub lang: Lang,
+    /// The feed's folder under the output folder and its language tag: `zh`, `en`, or
+    /// for a script variant `zh-Hans` or `zh-Hant`.
+    pub variant: &'a str,
     /// Newest first.
     pub entries: Vec<Entry<'a>>,
 }
@@ -58,10 +61,10 @@ impl FeedInput<'_> {
 
     /// The address of one of this language's feed files, e.g. `atom.xml`.
     pub fn feed_url(&self, file: &str) -> String {
-        join(self.config, &format!("{}/{file}", self.lang.as_str()))
+        join(self.config, &format!("{}/{file}", self.variant))
     }
 
-    /// The address of this language's index page.
+    /// The address of this language's index page (a variant shares its language's).
     pub fn home_url(&self) -> String {
         join(self.config, &format!("{}/", self.lang.as_str()))
     }

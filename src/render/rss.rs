@@ -42,7 +42,7 @@ pub fn render(input: &FeedInput) -> anyhow::Result<Vec<u8>> {
         title: input.title().to_string(),
         link: input.home_url(),
         description: input.description().to_string(),
-        language: Some(input.lang.as_str().to_string()),
+        language: Some(input.variant.to_string()),
         last_build_date: Some(updated.clone()),
         pub_date: Some(updated),
         generator: Some("twinfeed".to_string()),
