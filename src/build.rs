@@ -50,8 +50,8 @@ pub fn build(config: &Config, now: i64) -> anyhow::Result<Built> {
         &templates,
         &built.reconciled,
     )?);
-    for (relative, bytes) in outputs {
-        match publish::write_if_changed(&config.output, Path::new(&relative), &bytes)? {
+    for (relative, written) in publish::write_all(&config.output, &outputs)? {
+        match written {
             Written::Unchanged => built.n_unchanged += 1,
             Written::Created | Written::Replaced => built.written.push(relative),
         }

@@ -1,15 +1,15 @@
-//! Writing output files atomically: a temporary file in the same folder, fsync, rename
-//! over the old file, fsync of the folder. A reader sees the old file or the new one,
-//! never half of one. A file whose bytes did not change is not rewritten, so its
-//! modification time (and a server's `Last-Modified`) stays put.
+//! Writing output files atomically: a temporary file in the same folder, made durable,
+//! renamed over the old file, the folder synced. A reader sees the old file or the new
+//! one, never half of one. A file whose bytes did not change is not rewritten, so its
+//! modification time (and a server's `Last-Modified`) stays put. Many files are written
+//! as one batch with one filesystem sync, not one fsync each.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-/// What [`write_if_changed`] did.
+/// What writing one output file did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
     Created,
@@ -20,24 +20,107 @@ pub enum Written {
 /// Writes `bytes` to `relative` under `root` unless the file already holds exactly
 /// those bytes. `relative` must stay inside `root`: no `..`, no absolute path.
 pub fn write_if_changed(root: &Path, relative: &Path, bytes: &[u8]) -> anyhow::Result<Written> {
-    let path = inside(root, relative)?;
-    let existed = match fs::read(&path) {
-        Ok(current) if current == bytes => return Ok(Written::Unchanged),
-        Ok(_) => true,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
-        Err(error) => {
-            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+    let written = write_all(
+        root,
+        &[(relative.to_string_lossy().into_owned(), bytes.to_vec())],
+    )?;
+    Ok(written
+        .first()
+        .map_or(Written::Unchanged, |(_, written)| *written))
+}
+
+/// Writes many output files at once, each atomically, skipping those whose bytes did
+/// not change. Every changed file is written to a temporary file beside it; then one
+/// `syncfs` makes them all durable, each is renamed over its target, and each folder
+/// is synced once. A reader sees each file whole, old or new; a crash leaves old files
+/// or new ones and perhaps temporary files, never a torn file.
+pub fn write_all(
+    root: &Path,
+    outputs: &[(String, Vec<u8>)],
+) -> anyhow::Result<Vec<(String, Written)>> {
+    let mut results = Vec::with_capacity(outputs.len());
+    let mut pending: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let staged = stage(root, outputs, &mut results, &mut pending);
+    let finished = staged.and_then(|()| finish(root, &pending));
+    if finished.is_err() {
+        for (_, temporary) in &pending {
+            let _ = fs::remove_file(temporary);
         }
-    };
-    let folder = path.parent().unwrap_or(root);
-    fs::create_dir_all(folder)
-        .with_context(|| format!("cannot create the folder {}", folder.display()))?;
-    write_atomically(&path, folder, bytes)?;
-    Ok(if existed {
-        Written::Replaced
-    } else {
-        Written::Created
-    })
+    }
+    finished.map(|()| results)
+}
+
+/// Compares each output with what is on disk and writes the changed ones to temporary
+/// files, recording them in `pending` as (target, temporary).
+fn stage(
+    root: &Path,
+    outputs: &[(String, Vec<u8>)],
+    results: &mut Vec<(String, Written)>,
+    pending: &mut Vec<(PathBuf, PathBuf)>,
+) -> anyhow::Result<()> {
+    for (relative, bytes) in outputs {
+        let path = inside(root, Path::new(relative))?;
+        let existed = match fs::read(&path) {
+            Ok(current) if current == *bytes => {
+                results.push((relative.clone(), Written::Unchanged));
+                continue;
+            }
+            Ok(_) => true,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
+        let folder = path.parent().unwrap_or(root);
+        fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create the folder {}", folder.display()))?;
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        // The process id keeps two writers (a build beside a daemon) off each other's file.
+        let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+        fs::write(&temporary, bytes)
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
+        pending.push((path, temporary));
+        let written = if existed {
+            Written::Replaced
+        } else {
+            Written::Created
+        };
+        results.push((relative.clone(), written));
+    }
+    Ok(())
+}
+
+/// Makes the staged files durable, renames them into place and syncs their folders.
+fn finish(root: &Path, pending: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    sync_filesystem(root)?;
+    let mut folders = std::collections::BTreeSet::new();
+    for (path, temporary) in pending {
+        fs::rename(temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
+        folders.insert(path.parent().unwrap_or(root).to_path_buf());
+    }
+    for folder in folders {
+        File::open(&folder)
+            .and_then(|folder| folder.sync_all())
+            .with_context(|| format!("cannot sync the folder {}", folder.display()))?;
+    }
+    Ok(())
+}
+
+/// Flushes every written file on the filesystem holding `root` to disk, in one call.
+fn sync_filesystem(root: &Path) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let folder = File::open(root).with_context(|| format!("cannot open {}", root.display()))?;
+    // SAFETY: syncfs only reads the descriptor, which `folder` keeps open for the call.
+    if unsafe { libc::syncfs(folder.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot sync the filesystem of {}", root.display()));
+    }
+    Ok(())
 }
 
 /// Removes `relative` under `root` if it exists; true if it did.
@@ -62,27 +145,6 @@ fn inside(root: &Path, relative: &Path) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(root.join(relative))
-}
-
-fn write_atomically(path: &Path, folder: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    // The process id keeps two writers (a build beside a daemon) off each other's file.
-    let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)?;
-        // The rename is durable once the folder itself is synced.
-        File::open(folder)?.sync_all()
-    })();
-    if let Err(error) = result {
-        let _ = fs::remove_file(&temporary);
-        return Err(error).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

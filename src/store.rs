@@ -164,11 +164,8 @@ impl Store {
     pub fn file(&self, name: &str) -> anyhow::Result<Option<FileRecord>> {
         let record = self
             .connection
-            .query_row(
-                &format!("SELECT {FILE_COLUMNS} FROM files WHERE name = ?1"),
-                [name],
-                file_from_row,
-            )
+            .prepare_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE name = ?1"))?
+            .query_row([name], file_from_row)
             .optional()?;
         Ok(record)
     }
@@ -188,12 +185,11 @@ impl Store {
     pub fn original_with_hash(&self, hash: &str, except: &str) -> anyhow::Result<Option<String>> {
         let name = self
             .connection
-            .query_row(
+            .prepare_cached(
                 "SELECT name FROM files WHERE hash = ?1 AND name <> ?2 \
                  AND rejected IS NULL AND duplicate_of IS NULL ORDER BY first_seen, name LIMIT 1",
-                [hash, except],
-                |row| row.get(0),
-            )
+            )?
+            .query_row([hash, except], |row| row.get(0))
             .optional()?;
         Ok(name)
     }
@@ -203,12 +199,13 @@ impl Store {
     /// is retracted.
     pub fn save_file(&mut self, record: &FileRecord, items: &[NewItem]) -> anyhow::Result<()> {
         let transaction = self.connection.transaction()?;
-        transaction.execute(
+        transaction.prepare_cached(
             "INSERT INTO files (name, size, mtime_ns, hash, first_seen, last_changed, rejected, duplicate_of)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (name) DO UPDATE SET size = ?2, mtime_ns = ?3, hash = ?4,
                  last_changed = ?6, rejected = ?7, duplicate_of = ?8",
-            params![
+        )?
+        .execute(params![
                 record.name,
                 i64::try_from(record.size).unwrap_or(i64::MAX),
                 record.mtime_ns,
@@ -217,23 +214,24 @@ impl Store {
                 record.last_changed,
                 record.rejected,
                 record.duplicate_of,
-            ],
-        )?;
+            ])?;
         let langs: Vec<&str> = items.iter().map(|item| item.lang.as_str()).collect();
-        transaction.execute(
-            "DELETE FROM items WHERE file = ?1 AND lang NOT IN (SELECT value FROM json_each(?2))",
-            params![record.name, serde_json::to_string(&langs)?],
-        )?;
+        transaction
+            .prepare_cached(
+                "DELETE FROM items WHERE file = ?1 AND lang NOT IN (SELECT value FROM json_each(?2))",
+            )?
+            .execute(params![record.name, serde_json::to_string(&langs)?])?;
         for item in items {
             let id = new_item_id(&transaction, &record.name, item.lang)?;
-            transaction.execute(
+            transaction.prepare_cached(
                 "INSERT INTO items (id, file, lang, tag, title, title_explicit, summary, paragraphs,
                                     date, source, keywords, published, updated)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (file, lang) DO UPDATE SET tag = ?4, title = ?5, title_explicit = ?6,
                      summary = ?7, paragraphs = ?8, date = ?9, source = ?10, keywords = ?11,
                      published = ?12, updated = ?13",
-                params![
+            )?
+            .execute(params![
                     id,
                     record.name,
                     item.lang.as_str(),
@@ -247,8 +245,7 @@ impl Store {
                     serde_json::to_string(&item.keywords)?,
                     item.published,
                     record.last_changed,
-                ],
-            )?;
+                ])?;
         }
         transaction.commit()?;
         Ok(())
@@ -299,13 +296,12 @@ impl Store {
     pub fn item(&self, id: &str) -> anyhow::Result<Option<StoredItem>> {
         let item = self
             .connection
-            .query_row(
+            .prepare_cached(
                 "SELECT id, file, lang, tag, title, title_explicit, summary, paragraphs, date,
                         source, keywords, published, updated
                  FROM items WHERE id = ?1",
-                [id],
-                item_from_row,
-            )
+            )?
+            .query_row([id], item_from_row)
             .optional()?;
         Ok(item)
     }
@@ -338,11 +334,8 @@ impl Store {
         };
         let id = self
             .connection
-            .query_row(
-                "SELECT id FROM items WHERE file = ?1 AND lang = ?2",
-                [file, other.as_str()],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT id FROM items WHERE file = ?1 AND lang = ?2")?
+            .query_row([file, other.as_str()], |row| row.get(0))
             .optional()?;
         Ok(id)
     }
@@ -353,11 +346,8 @@ impl Store {
 /// another file with the same stem took that — the whole file name and the language.
 fn new_item_id(connection: &Connection, file: &str, lang: Lang) -> rusqlite::Result<String> {
     let existing: Option<String> = connection
-        .query_row(
-            "SELECT id FROM items WHERE file = ?1 AND lang = ?2",
-            [file, lang.as_str()],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT id FROM items WHERE file = ?1 AND lang = ?2")?
+        .query_row([file, lang.as_str()], |row| row.get(0))
         .optional()?;
     if let Some(id) = existing {
         return Ok(id);
@@ -367,11 +357,9 @@ fn new_item_id(connection: &Connection, file: &str, lang: Lang) -> rusqlite::Res
         |stem| stem.to_string_lossy().into_owned(),
     );
     let by_stem = format!("{stem}/{}", lang.as_str());
-    let taken: bool = connection.query_row(
-        "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
-        [&by_stem],
-        |row| row.get(0),
-    )?;
+    let taken: bool = connection
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)")?
+        .query_row([&by_stem], |row| row.get(0))?;
     Ok(if taken {
         format!("{file}/{}", lang.as_str())
     } else {

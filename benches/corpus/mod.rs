@@ -54,7 +54,13 @@ struct Pools {
     en: Vec<&'static str>,
 }
 
-fn pools() -> Pools {
+/// The pools, computed once per process.
+fn pools() -> &'static Pools {
+    static POOLS: std::sync::OnceLock<Pools> = std::sync::OnceLock::new();
+    POOLS.get_or_init(compute_pools)
+}
+
+fn compute_pools() -> Pools {
     let mut pools = Pools {
         hant: Vec::new(),
         hans: Vec::new(),

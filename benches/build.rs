@@ -1,0 +1,128 @@
+//! `twinfeed build` on generated corpora: a cold build (empty state) and a rebuild with
+//! nothing changed, beside the floor of reading the same files, in one run. The real
+//! release binary runs as a child under `/usr/bin/time` for its peak memory.
+//!
+//! `cargo bench --bench build` (TWINFEED_BENCH_SIZES, default "10000,100000";
+//! TWINFEED_BENCH_ROUNDS, default 3, rounds of the cold build and rebuild per size).
+
+mod corpus;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Wall time and peak resident memory (MiB, if `/usr/bin/time` is there) of one run.
+fn run_build(config: &Path) -> (Duration, Option<f64>) {
+    let binary = env!("CARGO_BIN_EXE_twinfeed");
+    let timed = Path::new("/usr/bin/time").exists();
+    let mut command = if timed {
+        let mut command = Command::new("/usr/bin/time");
+        command.args(["-f", "maxrss_kib=%M", binary]);
+        command
+    } else {
+        Command::new(binary)
+    };
+    command.arg("build").arg("--config").arg(config);
+    let start = Instant::now();
+    let output = command.output().expect("the twinfeed binary runs");
+    let elapsed = start.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "build failed: {stderr}");
+    let peak = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("maxrss_kib="))
+        .and_then(|kib| kib.trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0);
+    (elapsed, peak)
+}
+
+fn read_all(inbox: &Path) -> Duration {
+    let start = Instant::now();
+    let mut n_bytes = 0usize;
+    for entry in std::fs::read_dir(inbox).expect("the inbox") {
+        let bytes = std::fs::read(entry.expect("an entry").path()).expect("a file");
+        n_bytes += std::hint::black_box(bytes).len();
+    }
+    std::hint::black_box(n_bytes);
+    start.elapsed()
+}
+
+fn stats(
+    label: &str,
+    times: &mut [Duration],
+    peaks: &[Option<f64>],
+    n_files: usize,
+    floor: Duration,
+) {
+    times.sort();
+    let median = times[times.len() / 2];
+    let peak = peaks.iter().flatten().fold(None, |max: Option<f64>, &p| {
+        Some(max.map_or(p, |m| m.max(p)))
+    });
+    println!(
+        "  {label:<18} {:>9.3} s median ({:.3}–{:.3})  {:>8.0} files/s  {:>6.2}x floor  peak {}",
+        median.as_secs_f64(),
+        times[0].as_secs_f64(),
+        times[times.len() - 1].as_secs_f64(),
+        n_files as f64 / median.as_secs_f64(),
+        median.as_secs_f64() / floor.as_secs_f64(),
+        peak.map_or_else(|| "n/a".to_string(), |mib| format!("{mib:.1} MiB")),
+    );
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("TWINFEED_BENCH_SIZES")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .filter_map(|size| size.trim().parse().ok())
+        .collect();
+    let rounds: usize = std::env::var("TWINFEED_BENCH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    println!(
+        "build benchmark: {} cores, {rounds} rounds per size",
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+    for n_files in sizes {
+        let site = tempfile::tempdir().expect("a temporary folder");
+        let inbox = site.path().join("inbox");
+        std::fs::create_dir_all(&inbox).expect("the inbox");
+        let n_bytes = corpus::write(&inbox, n_files).expect("the corpus");
+        let config = site.path().join("twinfeed.toml");
+        std::fs::write(&config, "").expect("the config");
+        println!("{n_files} files, {:.1} MB:", n_bytes as f64 / 1e6);
+        let (mut floor, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cold_peaks, mut warm_peaks) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let _ = std::fs::remove_dir_all(site.path().join("state"));
+            let _ = std::fs::remove_dir_all(site.path().join("public"));
+            floor.push(read_all(&inbox));
+            let (time, peak) = run_build(&config);
+            cold.push(time);
+            cold_peaks.push(peak);
+            let (time, peak) = run_build(&config);
+            warm.push(time);
+            warm_peaks.push(peak);
+        }
+        floor.sort();
+        let floor_median = floor[floor.len() / 2];
+        println!(
+            "  {:<18} {:>9.3} s median ({:.3}–{:.3})  {:>8.0} files/s",
+            "floor: read files",
+            floor_median.as_secs_f64(),
+            floor[0].as_secs_f64(),
+            floor[floor.len() - 1].as_secs_f64(),
+            n_files as f64 / floor_median.as_secs_f64()
+        );
+        stats("cold build", &mut cold, &cold_peaks, n_files, floor_median);
+        stats(
+            "no-change rebuild",
+            &mut warm,
+            &warm_peaks,
+            n_files,
+            floor_median,
+        );
+    }
+}
