@@ -44,19 +44,12 @@ pub fn build(config: &Config, now: i64) -> anyhow::Result<Built> {
     }
     outputs.push(("index.html".to_string(), templates.home(config)?));
     outputs.push(("feeds.opml".to_string(), templates.opml(config)?));
-    outputs.extend(render_pages(
-        config,
-        &mut store,
-        &templates,
-        &built.reconciled,
-    )?);
-    for (relative, written) in publish::write_all(&config.output, &outputs)? {
-        match written {
-            Written::Unchanged => built.n_unchanged += 1,
-            Written::Created | Written::Replaced => built.written.push(relative),
-        }
-    }
-    built.removed = remove_stale_pages(config, &store)?;
+    built.publish(config, &outputs)?;
+    // One listing of the page folders serves both ways: pages to make, pages to delete.
+    let ids = store.item_ids()?;
+    let existing = existing_pages(config);
+    write_pages(config, &mut store, &templates, &ids, &existing, &mut built)?;
+    built.removed = remove_stale_pages(config, &ids, &existing)?;
     Ok(built)
 }
 
@@ -129,36 +122,63 @@ fn convert(stored: &StoredItem, variant: ZhVariant) -> StoredItem {
 /// The key under which the store keeps what pages were last rendered with.
 const PAGES_STAMP: &str = "pages_rendered_with";
 
-/// Pages to write: every item of a file published in this pass, every item whose page
-/// is missing, and every item when the templates or the settings pages show changed.
-fn render_pages(
+/// How many pages are rendered and written as one batch: enough to make one filesystem
+/// sync worth it, few enough that memory stays small however many items there are.
+const PAGES_PER_BATCH: usize = 500;
+
+/// Writes the pages that need it: every item of a file published in this pass, every
+/// item whose page is missing, and every item when the templates, the settings pages
+/// show or the page code changed.
+fn write_pages(
     config: &Config,
     store: &mut Store,
     templates: &Templates,
-    reconciled: &Reconciled,
-) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    ids: &[(String, String)],
+    existing: &HashSet<String>,
+    built: &mut Built,
+) -> anyhow::Result<()> {
     let stamp = pages_stamp(config, templates);
     let all = store.setting(PAGES_STAMP)?.as_deref() != Some(stamp.as_str());
-    let published: HashSet<&str> = reconciled.published.iter().map(String::as_str).collect();
-    let mut pages = Vec::new();
-    for (id, file) in store.item_ids()? {
-        let relative = page_path(&id);
-        let wanted =
-            all || published.contains(file.as_str()) || !config.output.join(&relative).exists();
-        if !wanted {
-            continue;
+    let published: HashSet<&str> = built
+        .reconciled
+        .published
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let mut wanted = Vec::new();
+    for (id, file) in ids {
+        let relative = page_path(id);
+        if all || published.contains(file.as_str()) || !existing.contains(&relative) {
+            wanted.push((id, file, relative));
         }
-        let Some(stored) = store.item(&id)? else {
-            continue;
-        };
-        let sibling = store.sibling_id(&file, stored.item.lang)?;
-        pages.push((
-            relative,
-            templates.article(config, &stored, sibling.as_deref())?,
-        ));
+    }
+    for batch in wanted.chunks(PAGES_PER_BATCH) {
+        let mut pages = Vec::with_capacity(batch.len());
+        for (id, file, relative) in batch {
+            let Some(stored) = store.item(id)? else {
+                continue;
+            };
+            let sibling = store.sibling_id(file, stored.item.lang)?;
+            let page = templates.article(config, &stored, sibling.as_deref())?;
+            pages.push((relative.clone(), page));
+        }
+        built.publish(config, &pages)?;
     }
     store.set_setting(PAGES_STAMP, &stamp)?;
-    Ok(pages)
+    Ok(())
+}
+
+impl Built {
+    /// Writes a batch of outputs and counts what changed.
+    fn publish(&mut self, config: &Config, outputs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+        for (relative, written) in publish::write_all(&config.output, outputs)? {
+            match written {
+                Written::Unchanged => self.n_unchanged += 1,
+                Written::Created | Written::Replaced => self.written.push(relative),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Bump when the code that renders pages changes what it writes, so existing pages are
@@ -184,29 +204,34 @@ fn pages_stamp(config: &Config, templates: &Templates) -> String {
         .to_string()
 }
 
-/// Deletes item pages under `zh/` and `en/` that no stored item has any more.
-fn remove_stale_pages(config: &Config, store: &Store) -> anyhow::Result<Vec<String>> {
-    let wanted: HashSet<String> = store
-        .item_ids()?
-        .iter()
-        .map(|(id, _)| page_path(id))
-        .collect();
-    let mut removed = Vec::new();
+/// The item pages now under `zh/` and `en/`, as `zh/name.html` (index pages excluded).
+fn existing_pages(config: &Config) -> HashSet<String> {
+    let mut pages = HashSet::new();
     for lang in [Lang::Zh, Lang::En] {
-        let folder = config.output.join(lang.as_str());
-        let Ok(entries) = std::fs::read_dir(&folder) else {
+        let Ok(entries) = std::fs::read_dir(config.output.join(lang.as_str())) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let relative = format!("{}/{name}", lang.as_str());
-            let is_page = name.ends_with(".html") && name != "index.html";
-            if is_page && !wanted.contains(&relative) {
-                publish::remove(&config.output, Path::new(&relative))?;
-                removed.push(relative);
+            if name.ends_with(".html") && name != "index.html" {
+                pages.insert(format!("{}/{name}", lang.as_str()));
             }
         }
     }
+    pages
+}
+
+/// Deletes item pages that no stored item has any more.
+fn remove_stale_pages(
+    config: &Config,
+    ids: &[(String, String)],
+    existing: &HashSet<String>,
+) -> anyhow::Result<Vec<String>> {
+    let wanted: HashSet<String> = ids.iter().map(|(id, _)| page_path(id)).collect();
+    let mut removed: Vec<String> = existing.difference(&wanted).cloned().collect();
     removed.sort();
+    for relative in &removed {
+        publish::remove(&config.output, Path::new(relative))?;
+    }
     Ok(removed)
 }
