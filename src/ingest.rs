@@ -44,19 +44,28 @@ pub fn ingest_bytes(bytes: &[u8], max_bytes: u64) -> Result<Ingested, Rejection>
 
 /// Reads and ingests one file, never reading more than `max_bytes + 1` bytes of it.
 pub fn ingest_file(path: &Path, max_bytes: u64) -> Result<Ingested, IngestError> {
-    let file = File::open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
+    if !std::fs::metadata(path)?.is_file() {
         return Err(Rejection::NotRegularFile.into());
     }
-    if metadata.len() > max_bytes {
-        return Err(Rejection::TooLarge {
-            size: metadata.len(),
+    match read_limited(path, max_bytes)? {
+        Some(bytes) => Ok(ingest_bytes(&bytes, max_bytes)?),
+        None => Err(Rejection::TooLarge {
+            size: std::fs::metadata(path)?.len(),
             limit: max_bytes,
         }
-        .into());
+        .into()),
     }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+}
+
+/// A file's bytes, or `None` when it is larger than `max_bytes`: then it is not read at
+/// all (or, if it grew while being read, not past `max_bytes + 1` bytes).
+pub fn read_limited(path: &Path, max_bytes: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > max_bytes {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(max_bytes + 1).read_to_end(&mut bytes)?;
-    Ok(ingest_bytes(&bytes, max_bytes)?)
+    Ok((bytes.len() as u64 <= max_bytes).then_some(bytes))
 }

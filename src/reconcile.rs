@@ -4,9 +4,6 @@
 //! whether a file really changed. Rendering is not done here.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::io::Read;
-use std::path::Path;
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
@@ -96,7 +93,7 @@ fn reconcile_file(
     done: &mut Reconciled,
 ) -> anyhow::Result<()> {
     let path = config.inbox.join(&file.name);
-    let bytes = match read_limited(&path, config.max_file_bytes) {
+    let bytes = match ingest::read_limited(&path, config.max_file_bytes) {
         Ok(bytes) => bytes,
         Err(error) => {
             done.unreadable.push((file.name.clone(), error.to_string()));
@@ -154,18 +151,6 @@ fn reconcile_file(
         }
     }
     Ok(())
-}
-
-/// The file's bytes, or `None` when it is larger than `max_bytes` (not read at all).
-fn read_limited(path: &Path, max_bytes: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let file = File::open(path)?;
-    let size = file.metadata()?.len();
-    if size > max_bytes {
-        return Ok(None);
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
-    Ok((bytes.len() as u64 <= max_bytes).then_some(bytes))
 }
 
 /// The store's items for an article. An explicit date is published at midnight in the
