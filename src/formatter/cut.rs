@@ -34,27 +34,7 @@ pub fn title_and_summary(paragraph: &str, script: Script) -> (String, String) {
 
 /// A title from the first sentence of a paragraph: the sentence without its final
 /// stop when it fits in `max_chars`, else its longest clause-bounded prefix that fits.
-pub fn title_from(paragraph: &str, script: Script, max_chars: usize) -> String {
-    title(
-        paragraph,
-        &boundaries(paragraph, script, max_chars),
-        script,
-        max_chars,
-    )
-}
-
-/// A summary of a paragraph: the paragraph when it fits, else whole sentences that fit,
-/// else a clause- or word-bounded prefix.
-pub fn summary_from(paragraph: &str, script: Script, max_chars: usize) -> String {
-    summary(
-        paragraph,
-        &boundaries(paragraph, script, max_chars),
-        script,
-        max_chars,
-    )
-}
-
-/// [`title_from`], given the paragraph's boundaries up to at least `max_chars`.
+/// `found` holds the paragraph's boundaries up to at least `max_chars`.
 fn title(paragraph: &str, found: &[Boundary], script: Script, max_chars: usize) -> String {
     let first_stop = found
         .iter()
@@ -74,7 +54,8 @@ fn title(paragraph: &str, found: &[Boundary], script: Script, max_chars: usize) 
     cut_at_boundary(sentence, found, script, max_chars, false)
 }
 
-/// [`summary_from`], given the paragraph's boundaries up to at least `max_chars`.
+/// A summary of a paragraph: the paragraph when it fits, else whole sentences that fit,
+/// else a clause- or word-bounded prefix. `found` as for [`title`].
 fn summary(paragraph: &str, found: &[Boundary], script: Script, max_chars: usize) -> String {
     if paragraph.chars().count() <= max_chars {
         return paragraph.to_string();
@@ -223,6 +204,24 @@ fn is_abbreviation(before_period: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn title_from(paragraph: &str, script: Script, max_chars: usize) -> String {
+        title(
+            paragraph,
+            &boundaries(paragraph, script, max_chars),
+            script,
+            max_chars,
+        )
+    }
+
+    fn summary_from(paragraph: &str, script: Script, max_chars: usize) -> String {
+        summary(
+            paragraph,
+            &boundaries(paragraph, script, max_chars),
+            script,
+            max_chars,
+        )
+    }
 
     #[test]
     fn short_sentence_is_the_title() {

@@ -209,14 +209,8 @@ fn site(config: &Config, lang: Lang) -> SiteContext<'_> {
     };
     SiteContext {
         lang: lang.as_str(),
-        title: match lang {
-            Lang::Zh => &config.title_zh,
-            Lang::En => &config.title_en,
-        },
-        description: match lang {
-            Lang::Zh => &config.description_zh,
-            Lang::En => &config.description_en,
-        },
+        title: input.title(),
+        description: input.description(),
         home_url: input.home_url(),
         atom_url: input.feed_url("atom.xml"),
         rss_url: input.feed_url("rss.xml"),

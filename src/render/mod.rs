@@ -34,15 +34,15 @@ pub struct Entry<'a> {
     pub sibling: Option<String>,
 }
 
-impl FeedInput<'_> {
-    pub fn title(&self) -> &str {
+impl<'a> FeedInput<'a> {
+    pub fn title(&self) -> &'a str {
         match self.lang {
             Lang::Zh => &self.config.title_zh,
             Lang::En => &self.config.title_en,
         }
     }
 
-    pub fn description(&self) -> &str {
+    pub fn description(&self) -> &'a str {
         match self.lang {
             Lang::Zh => &self.config.description_zh,
             Lang::En => &self.config.description_en,
