@@ -10,12 +10,12 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::config::ZhVariant;
 use crate::publish::{self, Written};
-use crate::reconcile::{reconcile, Reconciled};
+use crate::reconcile::{reconcile, reconcile_names, Reconciled};
 use crate::render::html::Templates;
 use crate::render::{atom, json, page_path, rss, Entry, FeedInput};
 use crate::store::{Lang, Store, StoredItem};
 
-/// What one build did.
+/// What one build or update did.
 #[derive(Debug, Default)]
 pub struct Built {
     pub reconciled: Reconciled,
@@ -27,79 +27,232 @@ pub struct Built {
     pub removed: Vec<String>,
 }
 
-/// Runs one build at time `now` (Unix seconds, the first-seen time of new files).
-pub fn build(config: &Config, now: i64) -> anyhow::Result<Built> {
-    let templates = Templates::load(&config.templates)?;
-    std::fs::create_dir_all(&config.inbox)
-        .with_context(|| format!("cannot create the inbox {}", config.inbox.display()))?;
-    let mut store = Store::open(&config.state)?;
-    let reconciled = reconcile(config, &mut store, now)?;
-    let mut built = Built {
-        reconciled,
-        ..Built::default()
-    };
-    let mut outputs = Vec::new();
-    for lang in [Lang::Zh, Lang::En] {
-        outputs.extend(render_feeds(config, &store, &templates, lang)?);
+impl Built {
+    /// True if any output file was written or deleted.
+    pub fn changed_outputs(&self) -> bool {
+        !self.written.is_empty() || !self.removed.is_empty()
     }
-    outputs.push(("index.html".to_string(), templates.home(config)?));
-    outputs.push(("feeds.opml".to_string(), templates.opml(config)?));
-    built.publish(config, &outputs)?;
-    // One listing of the page folders serves both ways: pages to make, pages to delete.
-    let ids = store.item_ids()?;
-    let existing = existing_pages(config);
-    write_pages(config, &mut store, &templates, &ids, &existing, &mut built)?;
-    built.removed = remove_stale_pages(config, &ids, &existing)?;
-    Ok(built)
 }
 
-/// One language's feed files and index page, and for Chinese the script variants'
-/// feeds, with their bytes.
-fn render_feeds(
-    config: &Config,
-    store: &Store,
-    templates: &Templates,
-    lang: Lang,
-) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let stored = store.newest_items(lang, config.feed_items)?;
-    let mut siblings = Vec::with_capacity(stored.len());
-    for item in &stored {
-        siblings.push(store.sibling_id(&item.file, lang)?);
-    }
-    let feed = |items: &[StoredItem], variant: &str| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        let entries = items
-            .iter()
-            .zip(&siblings)
-            .map(|(stored, sibling)| Entry {
-                stored,
-                sibling: sibling.clone(),
-            })
-            .collect();
-        let input = FeedInput {
+/// Runs one full build at time `now` (Unix seconds, the first-seen time of new files).
+pub fn build(config: &Config, now: i64) -> anyhow::Result<Built> {
+    Site::open(config.clone())?.build(now)
+}
+
+/// The configuration, templates and open store that builds and updates work with: the
+/// one-shot `build` opens it once, the daemon keeps it for its whole life.
+pub struct Site {
+    config: Config,
+    templates: Templates,
+    store: Store,
+}
+
+impl Site {
+    /// Loads the templates, creates the inbox if needed and opens the store.
+    pub fn open(config: Config) -> anyhow::Result<Site> {
+        let templates = Templates::load(&config.templates)?;
+        std::fs::create_dir_all(&config.inbox)
+            .with_context(|| format!("cannot create the inbox {}", config.inbox.display()))?;
+        let store = Store::open(&config.state)?;
+        Ok(Site {
             config,
-            lang,
-            variant,
-            entries,
+            templates,
+            store,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Reconciles the whole inbox, renders every feed, index, the home page and OPML,
+    /// makes the item pages that need it and deletes the pages of retracted items.
+    pub fn build(&mut self, now: i64) -> anyhow::Result<Built> {
+        let reconciled = reconcile(&self.config, &mut self.store, now)?;
+        let mut built = Built {
+            reconciled,
+            ..Built::default()
         };
-        let mut files = vec![
-            (format!("{variant}/atom.xml"), atom::render(&input)?),
-            (format!("{variant}/rss.xml"), rss::render(&input)?),
-            (format!("{variant}/feed.json"), json::render(&input)?),
-        ];
-        if variant == lang.as_str() {
-            files.push((format!("{variant}/index.html"), templates.index(&input)?));
+        let mut outputs = Vec::new();
+        for lang in [Lang::Zh, Lang::En] {
+            outputs.extend(self.render_feeds(lang)?);
+        }
+        outputs.push(("index.html".to_string(), self.templates.home(&self.config)?));
+        outputs.push(("feeds.opml".to_string(), self.templates.opml(&self.config)?));
+        built.publish(&self.config, &outputs)?;
+        // One listing of the page folders serves both ways: pages to make, pages to delete.
+        let ids = self.store.item_ids()?;
+        let existing = existing_pages(&self.config);
+        let stamp = pages_stamp(&self.config, &self.templates);
+        let all = self.store.setting(PAGES_STAMP)?.as_deref() != Some(stamp.as_str());
+        let published: HashSet<&str> = built
+            .reconciled
+            .published
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let wanted: Vec<(String, String)> = ids
+            .iter()
+            .filter(|(id, file)| {
+                all || published.contains(file.as_str()) || !existing.contains(&page_path(id))
+            })
+            .cloned()
+            .collect();
+        self.write_pages(&wanted, &mut built)?;
+        self.store.set_setting(PAGES_STAMP, &stamp)?;
+        let wanted: HashSet<String> = ids.iter().map(|(id, _)| page_path(id)).collect();
+        let mut stale: Vec<String> = existing.difference(&wanted).cloned().collect();
+        stale.sort();
+        built.remove_pages(&self.config, stale)?;
+        self.note_publish(&built, now)?;
+        Ok(built)
+    }
+
+    /// Brings the outputs up to date after the inbox files of these names may have
+    /// changed (as the watcher reports them): only those files are looked at, and only
+    /// the feeds of languages whose items changed and the pages of those files are
+    /// rendered. Falls back to a full build when the pages are stale as a whole.
+    pub fn update(&mut self, names: &[String], now: i64) -> anyhow::Result<Built> {
+        let stamp = pages_stamp(&self.config, &self.templates);
+        if self.store.setting(PAGES_STAMP)?.as_deref() != Some(stamp.as_str()) {
+            return self.build(now);
+        }
+        let mut before = HashSet::new();
+        for name in names {
+            before.extend(self.store.items_of_file(name)?);
+        }
+        let reconciled = reconcile_names(&self.config, &mut self.store, names, now)?;
+        // Pages to write are those of published files; feeds to render are those of
+        // languages that gained, lost or changed an item.
+        let published: HashSet<&String> = reconciled.published.iter().collect();
+        let mut after = HashSet::new();
+        let mut wanted = Vec::new();
+        let mut langs = HashSet::new();
+        for name in names.iter().chain(&reconciled.published) {
+            for (id, lang) in self.store.items_of_file(name)? {
+                if published.contains(name) {
+                    wanted.push((id.clone(), name.clone()));
+                    langs.insert(lang);
+                }
+                after.insert((id, lang));
+            }
+        }
+        wanted.sort();
+        wanted.dedup();
+        langs.extend(before.symmetric_difference(&after).map(|(_, lang)| *lang));
+        let mut built = Built {
+            reconciled,
+            ..Built::default()
+        };
+        let mut outputs = Vec::new();
+        for lang in [Lang::Zh, Lang::En]
+            .into_iter()
+            .filter(|lang| langs.contains(lang))
+        {
+            outputs.extend(self.render_feeds(lang)?);
+        }
+        built.publish(&self.config, &outputs)?;
+        self.write_pages(&wanted, &mut built)?;
+        let mut stale: Vec<String> = before
+            .difference(&after)
+            .map(|(id, _)| page_path(id))
+            .collect();
+        stale.sort();
+        built.remove_pages(&self.config, stale)?;
+        self.note_publish(&built, now)?;
+        Ok(built)
+    }
+
+    /// Takes a new configuration and its templates; the store is reopened if its path
+    /// changed. Nothing is changed if any of it fails. The caller builds afterwards.
+    pub fn reload(&mut self, config: Config) -> anyhow::Result<()> {
+        let templates = Templates::load(&config.templates)?;
+        std::fs::create_dir_all(&config.inbox)
+            .with_context(|| format!("cannot create the inbox {}", config.inbox.display()))?;
+        if config.state != self.config.state {
+            self.store = Store::open(&config.state)?;
+        }
+        self.config = config;
+        self.templates = templates;
+        Ok(())
+    }
+
+    /// The store, for reading what it holds.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Records when outputs last changed, for `twinfeed status`.
+    fn note_publish(&mut self, built: &Built, now: i64) -> anyhow::Result<()> {
+        if built.changed_outputs() {
+            self.store.set_setting(LAST_PUBLISH, &now.to_string())?;
+        }
+        Ok(())
+    }
+    /// One language's feed files and index page, and for Chinese the script variants'
+    /// feeds, with their bytes.
+    fn render_feeds(&self, lang: Lang) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let (config, store, templates) = (&self.config, &self.store, &self.templates);
+        let stored = store.newest_items(lang, config.feed_items)?;
+        let mut siblings = Vec::with_capacity(stored.len());
+        for item in &stored {
+            siblings.push(store.sibling_id(&item.file, lang)?);
+        }
+        let feed =
+            |items: &[StoredItem], variant: &str| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+                let entries = items
+                    .iter()
+                    .zip(&siblings)
+                    .map(|(stored, sibling)| Entry {
+                        stored,
+                        sibling: sibling.clone(),
+                    })
+                    .collect();
+                let input = FeedInput {
+                    config,
+                    lang,
+                    variant,
+                    entries,
+                };
+                let mut files = vec![
+                    (format!("{variant}/atom.xml"), atom::render(&input)?),
+                    (format!("{variant}/rss.xml"), rss::render(&input)?),
+                    (format!("{variant}/feed.json"), json::render(&input)?),
+                ];
+                if variant == lang.as_str() {
+                    files.push((format!("{variant}/index.html"), templates.index(&input)?));
+                }
+                Ok(files)
+            };
+        let mut files = feed(&stored, lang.as_str())?;
+        if lang == Lang::Zh {
+            for variant in &config.zh_variants {
+                let converted: Vec<StoredItem> =
+                    stored.iter().map(|item| convert(item, *variant)).collect();
+                files.extend(feed(&converted, variant.tag().as_str())?);
+            }
         }
         Ok(files)
-    };
-    let mut files = feed(&stored, lang.as_str())?;
-    if lang == Lang::Zh {
-        for variant in &config.zh_variants {
-            let converted: Vec<StoredItem> =
-                stored.iter().map(|item| convert(item, *variant)).collect();
-            files.extend(feed(&converted, variant.tag().as_str())?);
-        }
     }
-    Ok(files)
+
+    /// Renders and writes the pages of these `(id, file)` items, in batches.
+    fn write_pages(&self, wanted: &[(String, String)], built: &mut Built) -> anyhow::Result<()> {
+        for batch in wanted.chunks(PAGES_PER_BATCH) {
+            let mut pages = Vec::with_capacity(batch.len());
+            for (id, file) in batch {
+                let Some(stored) = self.store.item(id)? else {
+                    continue;
+                };
+                let sibling = self.store.sibling_id(file, stored.item.lang)?;
+                let page = self
+                    .templates
+                    .article(&self.config, &stored, sibling.as_deref())?;
+                pages.push((page_path(id), page));
+            }
+            built.publish(&self.config, &pages)?;
+        }
+        Ok(())
+    }
 }
 
 /// A Chinese item with its text converted to one script: same id and links, new tag.
@@ -122,51 +275,12 @@ fn convert(stored: &StoredItem, variant: ZhVariant) -> StoredItem {
 /// The key under which the store keeps what pages were last rendered with.
 const PAGES_STAMP: &str = "pages_rendered_with";
 
+/// The key under which the store keeps when outputs last changed (Unix seconds).
+pub const LAST_PUBLISH: &str = "last_publish";
+
 /// How many pages are rendered and written as one batch: enough to make one filesystem
 /// sync worth it, few enough that memory stays small however many items there are.
 const PAGES_PER_BATCH: usize = 500;
-
-/// Writes the pages that need it: every item of a file published in this pass, every
-/// item whose page is missing, and every item when the templates, the settings pages
-/// show or the page code changed.
-fn write_pages(
-    config: &Config,
-    store: &mut Store,
-    templates: &Templates,
-    ids: &[(String, String)],
-    existing: &HashSet<String>,
-    built: &mut Built,
-) -> anyhow::Result<()> {
-    let stamp = pages_stamp(config, templates);
-    let all = store.setting(PAGES_STAMP)?.as_deref() != Some(stamp.as_str());
-    let published: HashSet<&str> = built
-        .reconciled
-        .published
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let mut wanted = Vec::new();
-    for (id, file) in ids {
-        let relative = page_path(id);
-        if all || published.contains(file.as_str()) || !existing.contains(&relative) {
-            wanted.push((id, file, relative));
-        }
-    }
-    for batch in wanted.chunks(PAGES_PER_BATCH) {
-        let mut pages = Vec::with_capacity(batch.len());
-        for (id, file, relative) in batch {
-            let Some(stored) = store.item(id)? else {
-                continue;
-            };
-            let sibling = store.sibling_id(file, stored.item.lang)?;
-            let page = templates.article(config, &stored, sibling.as_deref())?;
-            pages.push((relative.clone(), page));
-        }
-        built.publish(config, &pages)?;
-    }
-    store.set_setting(PAGES_STAMP, &stamp)?;
-    Ok(())
-}
 
 impl Built {
     /// Writes a batch of outputs and counts what changed.
@@ -175,6 +289,16 @@ impl Built {
             match written {
                 Written::Unchanged => self.n_unchanged += 1,
                 Written::Created | Written::Replaced => self.written.push(relative),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes these item pages.
+    fn remove_pages(&mut self, config: &Config, pages: Vec<String>) -> anyhow::Result<()> {
+        for relative in &pages {
+            if publish::remove(&config.output, Path::new(relative))? {
+                self.removed.push(relative.clone());
             }
         }
         Ok(())
@@ -219,19 +343,4 @@ fn existing_pages(config: &Config) -> HashSet<String> {
         }
     }
     pages
-}
-
-/// Deletes item pages that no stored item has any more.
-fn remove_stale_pages(
-    config: &Config,
-    ids: &[(String, String)],
-    existing: &HashSet<String>,
-) -> anyhow::Result<Vec<String>> {
-    let wanted: HashSet<String> = ids.iter().map(|(id, _)| page_path(id)).collect();
-    let mut removed: Vec<String> = existing.difference(&wanted).cloned().collect();
-    removed.sort();
-    for relative in &removed {
-        publish::remove(&config.output, Path::new(relative))?;
-    }
-    Ok(removed)
 }

@@ -75,28 +75,55 @@ pub fn scan(inbox: &Path) -> anyhow::Result<Scan> {
         if !is_article_name(&name) {
             continue;
         }
-        // A file that vanished since the listing is simply not there any more.
-        let Ok(metadata) = entry.path().symlink_metadata() else {
-            continue;
-        };
-        let kind = metadata.file_type();
-        if kind.is_symlink() {
-            scan.skipped.push((name, "a symbolic link"));
-        } else if kind.is_dir() {
-            scan.skipped.push((name, "a folder"));
-        } else if !kind.is_file() {
-            scan.skipped.push((name, "not a regular file"));
-        } else {
-            scan.files.push(InboxFile {
-                name,
-                size: metadata.len(),
-                mtime_ns: mtime_ns(&metadata),
-            });
+        match classify(name, entry.path().symlink_metadata()) {
+            Entry::File(file) => scan.files.push(file),
+            Entry::Skipped(name, reason) => scan.skipped.push((name, reason)),
+            // A file that vanished since the listing is simply not there any more.
+            Entry::Gone => {}
         }
     }
     scan.files.sort_by(|a, b| a.name.cmp(&b.name));
     scan.skipped.sort();
     Ok(scan)
+}
+
+/// What is now at one name in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    File(InboxFile),
+    /// Something that is not an article file, with its name and why.
+    Skipped(String, &'static str),
+    /// Nothing, or a name that is not an article's.
+    Gone,
+}
+
+/// Looks at one name in the inbox, as a scan would: a single `lstat`.
+pub fn look(inbox: &Path, name: &str) -> Entry {
+    if !is_article_name(name) || name.contains('/') {
+        return Entry::Gone;
+    }
+    classify(name.to_string(), inbox.join(name).symlink_metadata())
+}
+
+/// An article file, a skipped entry with its reason, or nothing if it is gone.
+fn classify(name: String, metadata: std::io::Result<std::fs::Metadata>) -> Entry {
+    let Ok(metadata) = metadata else {
+        return Entry::Gone;
+    };
+    let kind = metadata.file_type();
+    if kind.is_symlink() {
+        Entry::Skipped(name, "a symbolic link")
+    } else if kind.is_dir() {
+        Entry::Skipped(name, "a folder")
+    } else if !kind.is_file() {
+        Entry::Skipped(name, "not a regular file")
+    } else {
+        Entry::File(InboxFile {
+            name,
+            size: metadata.len(),
+            mtime_ns: mtime_ns(&metadata),
+        })
+    }
 }
 
 /// Nanoseconds since the epoch of a file's modification, 0 where the system has none.

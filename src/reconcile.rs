@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use crate::config::Config;
 use crate::decode::Rejection;
 use crate::formatter::{Article, Item};
-use crate::inbox::{self, InboxFile};
+use crate::inbox::{self, Entry, InboxFile};
 use crate::ingest;
 use crate::store::{FileRecord, Lang, NewItem, Store};
 
@@ -56,33 +56,80 @@ pub fn reconcile(config: &Config, store: &mut Store, now: i64) -> anyhow::Result
         .collect();
     let present: HashSet<&str> = scan.files.iter().map(|file| file.name.as_str()).collect();
     let mut orphans = HashSet::new();
-    for name in known.keys().filter(|name| !present.contains(name.as_str())) {
-        store.remove_file(name)?;
-        done.removed.push(name.clone());
-        // Duplicates of a removed file must be looked at again: one may now stand alone.
-        orphans.extend(
-            known
-                .values()
-                .filter(|record| record.duplicate_of.as_deref() == Some(name))
-                .map(|record| record.name.clone()),
-        );
+    let mut gone: Vec<&String> = known
+        .keys()
+        .filter(|name| !present.contains(name.as_str()))
+        .collect();
+    gone.sort();
+    for name in gone {
+        orphans.extend(retract(store, name, &mut done)?);
     }
-    done.removed.sort();
     for file in &scan.files {
         let previous = known.get(&file.name);
-        let same_metadata = previous
-            .is_some_and(|record| record.size == file.size && record.mtime_ns == file.mtime_ns);
-        if same_metadata && !orphans.contains(&file.name) {
-            done.n_unchanged += 1;
-            continue;
-        }
         let force = orphans.contains(&file.name);
         reconcile_file(config, store, file, previous, force, now, &mut done)?;
     }
     Ok(done)
 }
 
-/// Reads, hashes and (when the content changed, or `force`) ingests one file.
+/// Reconciles only the inbox files of these names (as the watcher reports them): each
+/// is looked at now, so a name whose file is gone is retracted, and one that exists is
+/// read when its size or mtime differ from what the store has. Unknown names of files
+/// that are gone, and names that are not articles' (`.swp`, `.part` …), do nothing.
+pub fn reconcile_names(
+    config: &Config,
+    store: &mut Store,
+    names: &[String],
+    now: i64,
+) -> anyhow::Result<Reconciled> {
+    let mut done = Reconciled::default();
+    let mut orphans = Vec::new();
+    let mut present = Vec::new();
+    for name in names {
+        match inbox::look(&config.inbox, name) {
+            Entry::File(file) => present.push(file),
+            Entry::Skipped(name, reason) => {
+                orphans.extend(retract(store, &name, &mut done)?);
+                done.skipped.push((name, reason));
+            }
+            Entry::Gone => orphans.extend(retract(store, name, &mut done)?),
+        }
+    }
+    for name in &orphans {
+        if let Entry::File(file) = inbox::look(&config.inbox, name) {
+            if !present.iter().any(|seen| seen.name == *name) {
+                present.push(file);
+            }
+        }
+    }
+    for file in &present {
+        let previous = store.file(&file.name)?;
+        let force = orphans.contains(&file.name);
+        reconcile_file(
+            config,
+            store,
+            file,
+            previous.as_ref(),
+            force,
+            now,
+            &mut done,
+        )?;
+    }
+    Ok(done)
+}
+
+/// Retracts a file that left the inbox, if the store knows it, and returns the files
+/// that were duplicates of it: one of them may now stand alone.
+fn retract(store: &mut Store, name: &str, done: &mut Reconciled) -> anyhow::Result<Vec<String>> {
+    let orphans = store.duplicates_of(name)?;
+    if store.remove_file(name)? {
+        done.removed.push(name.to_string());
+    }
+    Ok(orphans)
+}
+
+/// Reads, hashes and (when the content changed, or `force`) ingests one file; a file
+/// whose size and mtime match its record is not even read, unless `force`.
 fn reconcile_file(
     config: &Config,
     store: &mut Store,
@@ -92,6 +139,12 @@ fn reconcile_file(
     now: i64,
     done: &mut Reconciled,
 ) -> anyhow::Result<()> {
+    let same_metadata =
+        previous.is_some_and(|record| record.size == file.size && record.mtime_ns == file.mtime_ns);
+    if same_metadata && !force {
+        done.n_unchanged += 1;
+        return Ok(());
+    }
     let path = config.inbox.join(&file.name);
     let bytes = match ingest::read_limited(&path, config.max_file_bytes) {
         Ok(bytes) => bytes,

@@ -60,6 +60,14 @@ impl Lang {
             Lang::En => "en",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Lang> {
+        match text {
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
 }
 
 /// What the store knows of one inbox file. Times are Unix seconds, UTC.
@@ -268,6 +276,28 @@ impl Store {
         Ok(n_removed > 0)
     }
 
+    /// Files recorded as having the same content as `name`.
+    pub fn duplicates_of(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        let names = self
+            .connection
+            .prepare_cached("SELECT name FROM files WHERE duplicate_of = ?1 ORDER BY name")?
+            .query_map([name], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names)
+    }
+
+    /// The ids of one file's items, with their languages.
+    pub fn items_of_file(&self, name: &str) -> anyhow::Result<Vec<(String, Lang)>> {
+        let ids = self
+            .connection
+            .prepare_cached("SELECT id, lang FROM items WHERE file = ?1 ORDER BY lang")?
+            .query_map([name], |row| {
+                Ok((row.get(0)?, parsed_column(row, 1, Lang::parse)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
     /// The newest `limit` items of a language: by publication time, newest first, ties
     /// broken by id so the order never depends on insertion.
     pub fn newest_items(&self, lang: Lang, limit: usize) -> anyhow::Result<Vec<StoredItem>> {
@@ -388,11 +418,7 @@ fn item_from_row(row: &Row) -> rusqlite::Result<StoredItem> {
         id: row.get(0)?,
         file: row.get(1)?,
         item: NewItem {
-            lang: parsed_column(row, 2, |text| match text {
-                "zh" => Some(Lang::Zh),
-                "en" => Some(Lang::En),
-                _ => None,
-            })?,
+            lang: parsed_column(row, 2, Lang::parse)?,
             tag: parsed_column(row, 3, |text| match text {
                 "zh-Hans" => Some(LangTag::ZhHans),
                 "zh-Hant" => Some(LangTag::ZhHant),

@@ -8,3 +8,4 @@ mod reconcile;
 mod seeds;
 mod store;
 mod support;
+mod update;
