@@ -85,17 +85,15 @@ impl Site {
         let existing = existing_pages(&self.config);
         let stamp = pages_stamp(&self.config, &self.templates);
         let all = self.store.setting(PAGES_STAMP)?.as_deref() != Some(stamp.as_str());
-        let published: HashSet<&str> = built
-            .reconciled
-            .published
-            .iter()
-            .map(String::as_str)
+        let pending: HashSet<String> = self
+            .store
+            .pages_pending()?
+            .into_iter()
+            .map(|(id, _)| id)
             .collect();
         let wanted: Vec<(String, String)> = ids
             .iter()
-            .filter(|(id, file)| {
-                all || published.contains(file.as_str()) || !existing.contains(&page_path(id))
-            })
+            .filter(|(id, _)| all || pending.contains(id) || !existing.contains(&page_path(id)))
             .cloned()
             .collect();
         self.write_pages(&wanted, &mut built)?;
@@ -122,23 +120,21 @@ impl Site {
             before.extend(self.store.items_of_file(name)?);
         }
         let reconciled = reconcile_names(&self.config, &mut self.store, names, now)?;
-        // Pages to write are those of published files; feeds to render are those of
-        // languages that gained, lost or changed an item.
-        let published: HashSet<&String> = reconciled.published.iter().collect();
+        // Pages to write are those not written since their item changed (normally the
+        // touched files' items); feeds to render are those of languages that gained,
+        // lost or changed an item.
+        let wanted = self.store.pages_pending()?;
+        let pending: HashSet<&String> = wanted.iter().map(|(id, _)| id).collect();
         let mut after = HashSet::new();
-        let mut wanted = Vec::new();
         let mut langs = HashSet::new();
         for name in names.iter().chain(&reconciled.published) {
             for (id, lang) in self.store.items_of_file(name)? {
-                if published.contains(name) {
-                    wanted.push((id.clone(), name.clone()));
+                if pending.contains(&id) {
                     langs.insert(lang);
                 }
                 after.insert((id, lang));
             }
         }
-        wanted.sort();
-        wanted.dedup();
         langs.extend(before.symmetric_difference(&after).map(|(_, lang)| *lang));
         let mut built = Built {
             reconciled,
@@ -236,7 +232,11 @@ impl Site {
     }
 
     /// Renders and writes the pages of these `(id, file)` items, in batches.
-    fn write_pages(&self, wanted: &[(String, String)], built: &mut Built) -> anyhow::Result<()> {
+    fn write_pages(
+        &mut self,
+        wanted: &[(String, String)],
+        built: &mut Built,
+    ) -> anyhow::Result<()> {
         for batch in wanted.chunks(PAGES_PER_BATCH) {
             let mut pages = Vec::with_capacity(batch.len());
             for (id, file) in batch {
@@ -250,6 +250,8 @@ impl Site {
                 pages.push((page_path(id), page));
             }
             built.publish(&self.config, &pages)?;
+            let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
+            self.store.mark_pages_written(&ids)?;
         }
         Ok(())
     }

@@ -32,6 +32,31 @@ pub struct Config {
     pub zh_variants: Vec<ZhVariant>,
     /// Largest article file read, in bytes; larger ones are rejected unread.
     pub max_file_bytes: u64,
+    pub watch: Watch,
+    /// Where the built-in HTTP server listens; `None` when it is off.
+    pub serve: Option<std::net::SocketAddr>,
+}
+
+/// How the daemon notices inbox changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub mode: WatchMode,
+    /// How long a file must stay unchanged before it is taken, when nothing says it
+    /// is complete (no close after writing, no rename into the inbox).
+    pub settle: std::time::Duration,
+    /// How often the inbox is listed in `poll` mode.
+    pub poll: std::time::Duration,
+    /// How often the whole inbox is reconciled anyway, in case an event was missed;
+    /// `None` for never.
+    pub rescan: Option<std::time::Duration>,
+}
+
+/// Kernel notifications, or listing the folder at intervals (network file systems).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    Native,
+    Poll,
 }
 
 /// An optional extra Chinese feed converted to one script.
@@ -60,6 +85,50 @@ struct RawConfig {
     input: RawInput,
     site: RawSite,
     feed: RawFeed,
+    watch: RawWatch,
+    serve: RawServe,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawWatch {
+    /// `native` (inotify) or `poll`. Default `native`.
+    mode: WatchMode,
+    /// Quiet period for files not known to be complete. Default 300.
+    settle_ms: u64,
+    /// Listing interval in `poll` mode. Default 1000.
+    poll_ms: u64,
+    /// Full reconciliation interval; 0 for never. Default 60.
+    rescan_minutes: u64,
+}
+
+impl Default for RawWatch {
+    fn default() -> Self {
+        RawWatch {
+            mode: WatchMode::Native,
+            settle_ms: 300,
+            poll_ms: 1000,
+            rescan_minutes: 60,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawServe {
+    /// Whether `twinfeed run` serves the output folder. Default true.
+    enabled: bool,
+    /// Address and port. Default `127.0.0.1:8080`.
+    listen: String,
+}
+
+impl Default for RawServe {
+    fn default() -> Self {
+        RawServe {
+            enabled: true,
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -234,6 +303,13 @@ fn validate(raw: RawConfig, base_dir: &Path, file: Option<&Path>) -> anyhow::Res
     if raw.input.max_file_bytes == 0 {
         bail!("`input.max_file_bytes` must be more than 0");
     }
+    let watch = validate_watch(&raw.watch)?;
+    let listen: std::net::SocketAddr = raw.serve.listen.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "`serve.listen` = {:?} is not an address and port, such as \"127.0.0.1:8080\" or \"[::]:8080\"",
+            raw.serve.listen
+        )
+    })?;
     let mut zh_variants: Vec<ZhVariant> = Vec::new();
     for variant in raw.feed.zh_variants {
         if !zh_variants.contains(&variant) {
@@ -255,6 +331,35 @@ fn validate(raw: RawConfig, base_dir: &Path, file: Option<&Path>) -> anyhow::Res
         feed_items: raw.feed.items,
         zh_variants,
         max_file_bytes: raw.input.max_file_bytes,
+        watch,
+        serve: raw.serve.enabled.then_some(listen),
+    })
+}
+
+/// Longest `watch.settle_ms`: a file that takes longer to settle is taken when it
+/// does, but an hour's delay would look like a lost file.
+const MAX_SETTLE_MS: u64 = 600_000;
+
+fn validate_watch(raw: &RawWatch) -> anyhow::Result<Watch> {
+    if raw.settle_ms > MAX_SETTLE_MS {
+        bail!(
+            "`watch.settle_ms` = {} is out of range: it must be at most {MAX_SETTLE_MS}",
+            raw.settle_ms
+        );
+    }
+    if !(10..=3_600_000).contains(&raw.poll_ms) {
+        bail!(
+            "`watch.poll_ms` = {} is out of range: it must be from 10 to 3600000",
+            raw.poll_ms
+        );
+    }
+    let minutes = std::time::Duration::from_secs(60);
+    Ok(Watch {
+        mode: raw.mode,
+        settle: std::time::Duration::from_millis(raw.settle_ms),
+        poll: std::time::Duration::from_millis(raw.poll_ms),
+        rescan: (raw.rescan_minutes > 0)
+            .then(|| minutes.saturating_mul(u32::try_from(raw.rescan_minutes).unwrap_or(u32::MAX))),
     })
 }
 
@@ -341,6 +446,16 @@ mod tests {
         assert_eq!(config.base_url.as_str(), "https://news.example.org/feeds/");
         assert_eq!(config.feed_items, 20);
         assert_eq!(config.zh_variants, [ZhVariant::Hans, ZhVariant::Hant]);
+        let daemon = parse(
+            "[watch]\nmode = \"poll\"\nsettle_ms = 50\nrescan_minutes = 0\n[serve]\nlisten = \"[::1]:9000\"\n",
+        )
+        .expect("valid");
+        assert_eq!(daemon.watch.mode, WatchMode::Poll);
+        assert_eq!(daemon.watch.settle, std::time::Duration::from_millis(50));
+        assert_eq!(daemon.watch.rescan, None);
+        assert_eq!(daemon.serve, "[::1]:9000".parse().ok());
+        let off = parse("[serve]\nenabled = false\n").expect("valid");
+        assert_eq!(off.serve, None);
     }
 
     #[test]
@@ -366,5 +481,8 @@ mod tests {
         assert!(error("[site]\nbase_url = \"ftp://x/\"\n").contains("http:// or https://"));
         assert!(error("[site]\nbase_url = \"/feeds/\"\n").contains("not an absolute URL"));
         assert!(error("[feed]\nzh_variants = [\"hk\"]\n").contains("unknown variant `hk`"));
+        assert!(error("[watch]\nmode = \"fanotify\"\n").contains("unknown variant `fanotify`"));
+        assert!(error("[watch]\npoll_ms = 0\n").contains("`watch.poll_ms` = 0 is out of range"));
+        assert!(error("[serve]\nlisten = \"localhost\"\n").contains("`serve.listen`"));
     }
 }

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod formatter;
 pub mod inbox;
 pub mod ingest;
+pub mod logging;
 pub mod publish;
 pub mod reconcile;
 pub mod render;

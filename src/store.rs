@@ -44,6 +44,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX items_newest ON items (lang, published DESC, id);",
     // Version 2: small named values, such as what the pages were last rendered with.
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
+    // Version 3: whether an item's page has been written since the item last changed,
+    // so a page lost to a crash between the store and the disk is written later.
+    "ALTER TABLE items ADD COLUMN page_written INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX items_page_pending ON items (page_written) WHERE page_written = 0;",
 ];
 
 /// Which feed an item belongs to.
@@ -233,11 +237,11 @@ impl Store {
             let id = new_item_id(&transaction, &record.name, item.lang)?;
             transaction.prepare_cached(
                 "INSERT INTO items (id, file, lang, tag, title, title_explicit, summary, paragraphs,
-                                    date, source, keywords, published, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                    date, source, keywords, published, updated, page_written)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)
                  ON CONFLICT (file, lang) DO UPDATE SET tag = ?4, title = ?5, title_explicit = ?6,
                      summary = ?7, paragraphs = ?8, date = ?9, source = ?10, keywords = ?11,
-                     published = ?12, updated = ?13",
+                     published = ?12, updated = ?13, page_written = 0",
             )?
             .execute(params![
                     id,
@@ -309,6 +313,29 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = statement.query_map(params![lang.as_str(), limit], item_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Items whose page has not been written since they last changed, as `(id, file)`.
+    pub fn pages_pending(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, file FROM items WHERE page_written = 0 ORDER BY id")?;
+        let ids = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Records that these items' pages are written.
+    pub fn mark_pages_written(&mut self, ids: &[&str]) -> anyhow::Result<()> {
+        let transaction = self.connection.transaction()?;
+        for id in ids {
+            transaction
+                .prepare_cached("UPDATE items SET page_written = 1 WHERE id = ?1")?
+                .execute([id])?;
+        }
+        transaction.commit()?;
+        Ok(())
     }
 
     /// Every item's id and file, by id.

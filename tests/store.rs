@@ -47,7 +47,7 @@ fn items_survive_a_reopen_with_their_ids() {
     let (_folder, path) = temp_store();
     {
         let mut store = Store::open(&path).expect("open a new store");
-        assert_eq!(store.schema_version().expect("version"), 2);
+        assert_eq!(store.schema_version().expect("version"), 3);
         let items = [item(Lang::Zh, "会议", 10), item(Lang::En, "Meeting", 10)];
         store
             .save_file(&record("000_fb95044e7f3821d4.txt", "h1", 10, 10), &items)

@@ -92,7 +92,13 @@ fn updates_by_name_match_full_builds_through_every_kind_of_change() {
     let mut twins = Twins::new();
     let seeds: Vec<String> = std::fs::read_dir(fixtures().join("seeds"))
         .expect("the seeds")
-        .map(|entry| entry.expect("a seed").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("a seed")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let seed_names: Vec<&str> = seeds.iter().map(String::as_str).collect();
     twins.step("the seeds arrive", 1_700_000_000, &seed_names, |inbox| {
@@ -184,4 +190,32 @@ fn an_update_renders_only_the_language_that_changed() {
     // Nothing was rendered and found unchanged: the English feeds were not rendered.
     assert_eq!(built.n_unchanged, 0);
     assert_eq!(built.reconciled.published, ["zh.txt"]);
+}
+
+#[test]
+fn a_page_lost_between_the_store_and_the_disk_is_written_by_the_next_build() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let config = Config::defaults(folder.path());
+    std::fs::create_dir_all(&config.inbox).expect("create the inbox");
+    let english = formatter_fixture("order_en_only.txt");
+    std::fs::write(config.inbox.join("en.txt"), &english).expect("write");
+    twinfeed::build::build(&config, 1_700_000_000).expect("build");
+    let page = config.output.join("en/en.html");
+    let before = std::fs::read_to_string(&page).expect("the page");
+    // An edit reaches the store, then the process dies before writing any output.
+    let mut edited = english.clone();
+    edited.extend_from_slice(b"\n\nA paragraph added by the edit.\n");
+    std::fs::write(config.inbox.join("en.txt"), &edited).expect("write");
+    {
+        let mut store = twinfeed::store::Store::open(&config.state).expect("open");
+        let done = twinfeed::reconcile::reconcile(&config, &mut store, 1_700_000_100)
+            .expect("reconcile");
+        assert_eq!(done.published, ["en.txt"]);
+    }
+    assert_eq!(std::fs::read_to_string(&page).expect("the page"), before);
+    // The file is unchanged since the store saw it, yet its page is written.
+    let built = twinfeed::build::build(&config, 1_700_000_200).expect("build");
+    assert!(built.reconciled.published.is_empty());
+    let after = std::fs::read_to_string(&page).expect("the page");
+    assert!(after.contains("A paragraph added by the edit."), "{after}");
 }
