@@ -47,6 +47,23 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Run the daemon: build, then watch the inbox, publish each change within
+    /// milliseconds and serve the output folder, until SIGTERM or SIGINT.
+    ///
+    /// SIGHUP reloads the configuration and templates (a bad one is refused and the
+    /// running one kept). Exits 2 when it cannot start.
+    Run {
+        /// The config file; without it, the built-in defaults apply.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Show what the state holds: files, items per language, rejected files with their
+    /// reasons, and when outputs last changed.
+    Status {
+        /// The config file; without it, the built-in defaults apply.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Validate the configuration and the templates; say what is wrong, or what the
     /// configuration resolves to.
     ///
@@ -68,38 +85,66 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => inspect(&file, json, max_bytes),
         Command::Check { config } => check(config.as_deref()),
         Command::Build { config } => build(config.as_deref()),
+        Command::Run { config } => run_daemon(config.as_deref()),
+        Command::Status { config } => status(config.as_deref()),
     }
 }
 
 fn build(file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    crate::logging::init(false);
     let config = Config::for_command(file)?;
     let now = chrono::Utc::now().timestamp();
     let built = crate::build::build(&config, now)?;
-    let done = &built.reconciled;
-    let inbox = config.inbox.display();
-    for (name, reason) in &done.rejected {
-        eprintln!("twinfeed: {inbox}/{name}: rejected: {reason}");
+    crate::logging::report(&config, &built, "built", log::Level::Debug);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    crate::logging::init(true);
+    crate::daemon::run(file)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = Config::for_command(file)?;
+    if !config.state.exists() {
+        eprintln!(
+            "twinfeed: no state database at {}: twinfeed has not built or run with this configuration yet",
+            config.state.display()
+        );
+        return Ok(ExitCode::from(1));
     }
-    for (name, original) in &done.duplicates {
-        eprintln!("twinfeed: {inbox}/{name}: same content as {original}, not published twice");
+    let store = crate::store::Store::open(&config.state)?;
+    let summary = store.summary()?;
+    let last_publish = store
+        .setting(crate::build::LAST_PUBLISH)?
+        .and_then(|text| text.parse::<i64>().ok())
+        .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0))
+        .map_or_else(
+            || "never".to_string(),
+            |time| time.with_timezone(&config.timezone).to_rfc3339(),
+        );
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "state         {}", config.state.display())?;
+    writeln!(
+        out,
+        "files         {} ({} rejected, {} duplicates)",
+        summary.n_files,
+        summary.rejected.len(),
+        summary.n_duplicates
+    )?;
+    writeln!(
+        out,
+        "items         zh {}, en {}",
+        summary.n_items_zh, summary.n_items_en
+    )?;
+    writeln!(out, "last publish  {last_publish}")?;
+    if !summary.rejected.is_empty() {
+        writeln!(out, "rejected")?;
+        for (name, reason) in &summary.rejected {
+            writeln!(out, "  {name}: {reason}")?;
+        }
     }
-    for (name, error) in &done.unreadable {
-        eprintln!("twinfeed: {inbox}/{name}: cannot read, will retry: {error}");
-    }
-    for (name, reason) in &done.skipped {
-        eprintln!("twinfeed: {inbox}/{name}: skipped: {reason}");
-    }
-    eprintln!(
-        "twinfeed: built {}: {} published, {} removed, {} rejected, {} unchanged; {} files written, {} unchanged, {} deleted",
-        config.output.display(),
-        done.published.len(),
-        done.removed.len(),
-        done.rejected.len(),
-        done.n_unchanged,
-        built.written.len(),
-        built.n_unchanged,
-        built.removed.len(),
-    );
     Ok(ExitCode::SUCCESS)
 }
 

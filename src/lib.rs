@@ -8,6 +8,7 @@
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod decode;
 pub mod formatter;
 pub mod inbox;
@@ -17,4 +18,6 @@ pub mod publish;
 pub mod reconcile;
 pub mod render;
 pub mod scan;
+pub mod serve;
 pub mod store;
+pub mod watch;

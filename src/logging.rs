@@ -46,13 +46,13 @@ pub fn init(timestamps: bool) {
     drop(result);
 }
 
-/// Logs what a build or update did: each file refused, passed over or unreadable with
-/// its reason, then one summary line (for an update, only when something changed).
-pub fn report(config: &Config, built: &Built, what: &str) {
+/// Logs what a build or update did: each file published (at `published_level`), gone,
+/// refused, passed over or unreadable with its reason, then one summary line.
+pub fn report(config: &Config, built: &Built, what: &str, published_level: Level) {
     let done = &built.reconciled;
     let inbox = config.inbox.display();
     for name in &done.published {
-        log::debug!("{inbox}/{name}: published");
+        log::log!(published_level, "{inbox}/{name}: published");
     }
     for name in &done.removed {
         log::info!("{inbox}/{name}: gone from the inbox, its items retracted");

@@ -39,6 +39,15 @@ impl Reconciled {
     pub fn items_changed(&self) -> bool {
         !self.published.is_empty() || !self.removed.is_empty()
     }
+
+    /// True if there is nothing to tell: every file looked at was unchanged.
+    pub fn is_quiet(&self) -> bool {
+        !self.items_changed()
+            && self.rejected.is_empty()
+            && self.duplicates.is_empty()
+            && self.unreadable.is_empty()
+            && self.skipped.is_empty()
+    }
 }
 
 /// Reconciles the store with the inbox named in `config`; `now` is Unix seconds, used

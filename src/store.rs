@@ -116,6 +116,17 @@ pub struct StoredItem {
     pub updated: i64,
 }
 
+/// What the store holds, in numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub n_files: usize,
+    pub n_duplicates: usize,
+    pub n_items_zh: usize,
+    pub n_items_en: usize,
+    /// Rejected files with their reasons, by name.
+    pub rejected: Vec<(String, String)>,
+}
+
 /// The open state database.
 pub struct Store {
     connection: Connection,
@@ -313,6 +324,27 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = statement.query_map(params![lang.as_str(), limit], item_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Counts for `twinfeed status`.
+    pub fn summary(&self) -> anyhow::Result<Summary> {
+        let count = |sql: &str| -> anyhow::Result<usize> {
+            let n: i64 = self.connection.query_row(sql, [], |row| row.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        };
+        let mut statement = self
+            .connection
+            .prepare("SELECT name, rejected FROM files WHERE rejected IS NOT NULL ORDER BY name")?;
+        let rejected = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(Summary {
+            n_files: count("SELECT count(*) FROM files")?,
+            n_duplicates: count("SELECT count(*) FROM files WHERE duplicate_of IS NOT NULL")?,
+            n_items_zh: count("SELECT count(*) FROM items WHERE lang = 'zh'")?,
+            n_items_en: count("SELECT count(*) FROM items WHERE lang = 'en'")?,
+            rejected,
+        })
     }
 
     /// Items whose page has not been written since they last changed, as `(id, file)`.

@@ -208,8 +208,8 @@ fn a_page_lost_between_the_store_and_the_disk_is_written_by_the_next_build() {
     std::fs::write(config.inbox.join("en.txt"), &edited).expect("write");
     {
         let mut store = twinfeed::store::Store::open(&config.state).expect("open");
-        let done = twinfeed::reconcile::reconcile(&config, &mut store, 1_700_000_100)
-            .expect("reconcile");
+        let done =
+            twinfeed::reconcile::reconcile(&config, &mut store, 1_700_000_100).expect("reconcile");
         assert_eq!(done.published, ["en.txt"]);
     }
     assert_eq!(std::fs::read_to_string(&page).expect("the page"), before);
