@@ -65,21 +65,14 @@ impl Site {
         &self.config
     }
 
-    /// Reconciles the whole inbox, renders every feed, index, the home page and OPML,
-    /// makes the item pages that need it and deletes the pages of retracted items.
+    /// Reconciles the whole inbox, makes the item pages that need it, renders every
+    /// feed, index, the home page and OPML, and deletes the pages of retracted items.
     pub fn build(&mut self, now: i64) -> anyhow::Result<Built> {
         let reconciled = reconcile(&self.config, &mut self.store, now)?;
         let mut built = Built {
             reconciled,
             ..Built::default()
         };
-        let mut outputs = Vec::new();
-        for lang in [Lang::Zh, Lang::En] {
-            outputs.extend(self.render_feeds(lang)?);
-        }
-        outputs.push(("index.html".to_string(), self.templates.home(&self.config)?));
-        outputs.push(("feeds.opml".to_string(), self.templates.opml(&self.config)?));
-        built.publish(&self.config, &outputs)?;
         // One listing of the page folders serves both ways: pages to make, pages to delete.
         let ids = self.store.item_ids()?;
         let existing = existing_pages(&self.config);
@@ -98,6 +91,15 @@ impl Site {
             .collect();
         self.write_pages(&wanted, &mut built)?;
         self.store.set_setting(PAGES_STAMP, &stamp)?;
+        // Feeds after pages, and stale pages deleted after feeds: a link in a feed
+        // always leads to a page.
+        let mut outputs = Vec::new();
+        for lang in [Lang::Zh, Lang::En] {
+            outputs.extend(self.render_feeds(lang)?);
+        }
+        outputs.push(("index.html".to_string(), self.templates.home(&self.config)?));
+        outputs.push(("feeds.opml".to_string(), self.templates.opml(&self.config)?));
+        built.publish(&self.config, &outputs)?;
         let wanted: HashSet<String> = ids.iter().map(|(id, _)| page_path(id)).collect();
         let mut stale: Vec<String> = existing.difference(&wanted).cloned().collect();
         stale.sort();
@@ -147,8 +149,9 @@ impl Site {
         {
             outputs.extend(self.render_feeds(lang)?);
         }
-        built.publish(&self.config, &outputs)?;
+        // Pages first, feeds next, stale pages last: a link in a feed always resolves.
         self.write_pages(&wanted, &mut built)?;
+        built.publish(&self.config, &outputs)?;
         let mut stale: Vec<String> = before
             .difference(&after)
             .map(|(id, _)| page_path(id))

@@ -2,6 +2,7 @@
 
 mod build;
 mod check;
+mod daemon;
 mod golden;
 mod properties;
 mod reconcile;
