@@ -16,6 +16,7 @@ pub struct Daemon {
     child: Option<Child>,
     pub address: String,
     agent: ureq::Agent,
+    env: Vec<(String, String)>,
 }
 
 /// One HTTP answer.
@@ -47,6 +48,10 @@ impl Daemon {
     }
 
     pub fn start_in(folder: tempfile::TempDir, extra: &str) -> Daemon {
+        Daemon::start_with_env(folder, extra, &[])
+    }
+
+    pub fn start_with_env(folder: tempfile::TempDir, extra: &str, env: &[(&str, &str)]) -> Daemon {
         let config = format!("{extra}\n");
         let config = if config.contains("[serve]") {
             config
@@ -68,6 +73,10 @@ impl Daemon {
                 .max_redirects(0)
                 .build()
                 .into(),
+            env: env
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
         };
         daemon.spawn();
         daemon
@@ -85,6 +94,7 @@ impl Daemon {
             .arg("--config")
             .arg(self.path("twinfeed.toml"))
             .env("TWINFEED_LOG", "debug")
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -585,4 +595,70 @@ fn head_gzip_methods_and_oversized_headers() {
     );
     // The server is still up.
     assert_eq!(daemon.get("/zh/atom.xml", &[]).status, 200);
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_reloading_and_stopping() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let socket_path = folder.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let socket_name = socket_path.to_str().expect("UTF-8").to_string();
+    let mut daemon = Daemon::start_with_env(
+        folder,
+        "",
+        &[("NOTIFY_SOCKET", &socket_name), ("WATCHDOG_USEC", "200000")],
+    );
+    let mut heard = String::new();
+    let mut listen = |until: &str, heard: &mut String| {
+        wait_for(PATIENCE, until, || {
+            let mut buffer = [0u8; 4096];
+            if let Ok(n) = socket.recv(&mut buffer) {
+                heard.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+            heard.contains(until).then_some(())
+        });
+    };
+    listen("READY=1", &mut heard);
+    listen("WATCHDOG=1", &mut heard);
+    daemon.signal("HUP");
+    listen("RELOADING=1", &mut heard);
+    let reloading = heard.find("RELOADING=1").expect("heard");
+    wait_for(PATIENCE, "READY after the reload", || {
+        let mut buffer = [0u8; 4096];
+        if let Ok(n) = socket.recv(&mut buffer) {
+            heard.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+        heard[reloading..].contains("READY=1").then_some(())
+    });
+    assert_eq!(daemon.stop(), Some(0));
+    let mut buffer = [0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buffer) {
+        heard.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(heard.contains("STOPPING=1"), "{heard}");
+}
+
+#[test]
+fn the_systemd_unit_asks_for_notify_watchdog_reload_and_a_sandbox() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/twinfeed.service"),
+    )
+    .expect("the unit");
+    let keys: Vec<&str> = unit.lines().filter(|line| !line.starts_with('#')).collect();
+    for wanted in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/twinfeed",
+    ] {
+        assert!(keys.contains(&wanted), "{wanted} missing");
+    }
+    assert!(keys.iter().any(|line| line.starts_with("WatchdogSec=")));
+    assert!(keys
+        .iter()
+        .any(|line| line.starts_with("ExecStart=") && line.contains(" run ")));
 }
