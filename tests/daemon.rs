@@ -612,7 +612,7 @@ fn systemd_hears_ready_watchdog_reloading_and_stopping() {
         &[("NOTIFY_SOCKET", &socket_name), ("WATCHDOG_USEC", "200000")],
     );
     let mut heard = String::new();
-    let mut listen = |until: &str, heard: &mut String| {
+    let listen = |until: &str, heard: &mut String| {
         wait_for(PATIENCE, until, || {
             let mut buffer = [0u8; 4096];
             if let Ok(n) = socket.recv(&mut buffer) {
