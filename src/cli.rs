@@ -170,6 +170,18 @@ fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     writeln!(out, "  base_url  {}", config.base_url)?;
     writeln!(out, "  timezone  {}", config.timezone.name())?;
     writeln!(out, "  items     {} per feed", config.feed_items)?;
+    let watch = &config.watch;
+    writeln!(
+        out,
+        "  watch     {:?}, settle {} ms, poll {} ms",
+        watch.mode,
+        watch.settle.as_millis(),
+        watch.poll.as_millis()
+    )?;
+    match config.serve {
+        Some(address) => writeln!(out, "  serve     http://{address}/")?,
+        None => writeln!(out, "  serve     off")?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 
