@@ -94,6 +94,10 @@ pub fn reconcile_names(
     let mut done = Reconciled::default();
     let mut orphans = Vec::new();
     let mut present = Vec::new();
+    // In name order, as a full reconcile goes, so both store items in the same order.
+    let mut names: Vec<&String> = names.iter().collect();
+    names.sort();
+    names.dedup();
     for name in names {
         match inbox::look(&config.inbox, name) {
             Entry::File(file) => present.push(file),

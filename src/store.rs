@@ -48,6 +48,10 @@ const MIGRATIONS: &[&str] = &[
     // so a page lost to a crash between the store and the disk is written later.
     "ALTER TABLE items ADD COLUMN page_written INTEGER NOT NULL DEFAULT 1;
     CREATE INDEX items_page_pending ON items (page_written) WHERE page_written = 0;",
+    // Version 4: items published in the same second are ordered newest stored first
+    // (by rowid, which an edit keeps), so a burst never hides its latest files.
+    "DROP INDEX items_newest;
+    CREATE INDEX items_newest ON items (lang, published DESC);",
 ];
 
 /// Which feed an item belongs to.
@@ -313,13 +317,14 @@ impl Store {
         Ok(ids)
     }
 
-    /// The newest `limit` items of a language: by publication time, newest first, ties
-    /// broken by id so the order never depends on insertion.
+    /// The newest `limit` items of a language: by publication time, newest first; items
+    /// published in the same second newest stored first (rowid, kept through edits), so
+    /// the latest arrivals of a burst are never the ones left out.
     pub fn newest_items(&self, lang: Lang, limit: usize) -> anyhow::Result<Vec<StoredItem>> {
         let mut statement = self.connection.prepare(
             "SELECT id, file, lang, tag, title, title_explicit, summary, paragraphs, date, source,
                     keywords, published, updated
-             FROM items WHERE lang = ?1 ORDER BY published DESC, id LIMIT ?2",
+             FROM items WHERE lang = ?1 ORDER BY published DESC, rowid DESC LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = statement.query_map(params![lang.as_str(), limit], item_from_row)?;

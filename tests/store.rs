@@ -47,7 +47,7 @@ fn items_survive_a_reopen_with_their_ids() {
     let (_folder, path) = temp_store();
     {
         let mut store = Store::open(&path).expect("open a new store");
-        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(store.schema_version().expect("version"), 4);
         let items = [item(Lang::Zh, "会议", 10), item(Lang::En, "Meeting", 10)];
         store
             .save_file(&record("000_fb95044e7f3821d4.txt", "h1", 10, 10), &items)
@@ -175,7 +175,7 @@ fn duplicates_and_rejections_are_recorded_not_published() {
 }
 
 #[test]
-fn newest_first_ties_by_id_and_limited() {
+fn newest_first_ties_newest_stored_first_and_limited() {
     let (_folder, path) = temp_store();
     let mut store = Store::open(&path).expect("open");
     for (name, published) in [("c.txt", 5), ("a.txt", 7), ("b.txt", 7), ("d.txt", 1)] {
@@ -190,7 +190,19 @@ fn newest_first_ties_by_id_and_limited() {
         .into_iter()
         .map(|stored| stored.id)
         .collect();
-    assert_eq!(ids, ["a/en", "b/en", "c/en"]);
+    // a and b share a second: b was stored later, so it comes first.
+    assert_eq!(ids, ["b/en", "a/en", "c/en"]);
+    // An edit keeps an item's place among its equals.
+    store
+        .save_file(&record("a.txt", "a2", 1, 2), &[item(Lang::En, "a.txt", 7)])
+        .expect("save");
+    let ids: Vec<String> = store
+        .newest_items(Lang::En, 2)
+        .expect("items")
+        .into_iter()
+        .map(|stored| stored.id)
+        .collect();
+    assert_eq!(ids, ["b/en", "a/en"]);
 }
 
 #[test]
