@@ -266,6 +266,7 @@ fn start_nginx(root: &Path, prefix: &Path) -> Option<(Child, String)> {
         .arg("-c")
         .arg(prefix.join("nginx.conf"))
         .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
@@ -315,7 +316,8 @@ fn server(site: &Path, daemon: &Daemon, rounds: usize) {
         println!("    twinfeed / nginx = {:.2}", our_median / their_median);
     }
     if let Some((mut child, _)) = nginx {
-        let _ = child.kill();
+        // SIGTERM, not SIGKILL: the master stops its workers only when asked.
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
         let _ = child.wait();
     }
 }
