@@ -56,7 +56,10 @@ fn start_daemon(site: &Path) -> Daemon {
             let address = line.rsplit("http://").next().unwrap_or_default();
             break address.trim_end_matches('/').to_string();
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "the daemon did not start: {text}");
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "the daemon did not start: {text}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     Daemon { child, address }
@@ -91,7 +94,10 @@ fn wait_published(public: &Path, id: &str, since: Instant) -> Duration {
         if done.iter().all(|d| *d) {
             return since.elapsed();
         }
-        assert!(since.elapsed() < Duration::from_secs(60), "{id} never published");
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "{id} never published"
+        );
         std::thread::sleep(Duration::from_micros(500));
     }
 }
@@ -135,7 +141,11 @@ fn archive_site(n_files: usize) -> tempfile::TempDir {
 
 fn latency(site: &Path, daemon: &Daemon, landings: usize) {
     let _ = daemon;
-    let (staging, inbox, public) = (site.join("staging"), site.join("inbox"), site.join("public"));
+    let (staging, inbox, public) = (
+        site.join("staging"),
+        site.join("inbox"),
+        site.join("public"),
+    );
     let mut times = Vec::with_capacity(landings);
     for n in 0..landings {
         let name = format!("landing-{n:05}.txt");
@@ -176,11 +186,9 @@ fn burst(site: &Path, n_burst: usize, n_before: usize) {
     }
     let moved = start.elapsed();
     let state = site.join("state/twinfeed.db");
-    let connection = rusqlite::Connection::open_with_flags(
-        &state,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the state");
+    let connection =
+        rusqlite::Connection::open_with_flags(&state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the state");
     let expected = n_before + n_burst;
     loop {
         let n: i64 = connection
@@ -189,7 +197,10 @@ fn burst(site: &Path, n_burst: usize, n_before: usize) {
         if usize::try_from(n).unwrap_or(0) >= expected {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "the burst never finished");
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "the burst never finished"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed();
@@ -284,7 +295,9 @@ fn server(site: &Path, daemon: &Daemon, rounds: usize) {
     let our_tag = etag(&ours);
     let prefix = tempfile::tempdir().expect("a temporary folder");
     let nginx = start_nginx(&site.join("public"), prefix.path());
-    let theirs = nginx.as_ref().map(|(_, address)| format!("http://{address}{path}"));
+    let theirs = nginx
+        .as_ref()
+        .map(|(_, address)| format!("http://{address}{path}"));
     let their_tag = theirs.as_deref().map(etag);
     let (mut us, mut them) = (Vec::new(), Vec::new());
     for _ in 0..rounds {

@@ -150,8 +150,16 @@ impl Site {
             outputs.extend(self.render_feeds(lang)?);
         }
         // Pages first, feeds next, stale pages last: a link in a feed always resolves.
-        self.write_pages(&wanted, &mut built)?;
-        built.publish(&self.config, &outputs)?;
+        // A few pages go out with the feeds in one batch, renamed in that order.
+        if wanted.len() <= PAGES_WITH_FEEDS {
+            let mut batch = self.render_pages(&wanted)?;
+            batch.extend(outputs);
+            built.publish(&self.config, &batch)?;
+            self.mark_written(&wanted)?;
+        } else {
+            self.write_pages(&wanted, &mut built)?;
+            built.publish(&self.config, &outputs)?;
+        }
         let mut stale: Vec<String> = before
             .difference(&after)
             .map(|(id, _)| page_path(id))
@@ -241,22 +249,33 @@ impl Site {
         built: &mut Built,
     ) -> anyhow::Result<()> {
         for batch in wanted.chunks(PAGES_PER_BATCH) {
-            let mut pages = Vec::with_capacity(batch.len());
-            for (id, file) in batch {
-                let Some(stored) = self.store.item(id)? else {
-                    continue;
-                };
-                let sibling = self.store.sibling_id(file, stored.item.lang)?;
-                let page = self
-                    .templates
-                    .article(&self.config, &stored, sibling.as_deref())?;
-                pages.push((page_path(id), page));
-            }
+            let pages = self.render_pages(batch)?;
             built.publish(&self.config, &pages)?;
-            let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
-            self.store.mark_pages_written(&ids)?;
+            self.mark_written(batch)?;
         }
         Ok(())
+    }
+
+    /// The pages of these `(id, file)` items, with their paths.
+    fn render_pages(&self, items: &[(String, String)]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let mut pages = Vec::with_capacity(items.len());
+        for (id, file) in items {
+            let Some(stored) = self.store.item(id)? else {
+                continue;
+            };
+            let sibling = self.store.sibling_id(file, stored.item.lang)?;
+            let page = self
+                .templates
+                .article(&self.config, &stored, sibling.as_deref())?;
+            pages.push((page_path(id), page));
+        }
+        Ok(pages)
+    }
+
+    /// Records that these items' pages are on disk.
+    fn mark_written(&mut self, items: &[(String, String)]) -> anyhow::Result<()> {
+        let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+        self.store.mark_pages_written(&ids)
     }
 }
 
@@ -286,6 +305,10 @@ pub const LAST_PUBLISH: &str = "last_publish";
 /// How many pages are rendered and written as one batch: enough to make one filesystem
 /// sync worth it, few enough that memory stays small however many items there are.
 const PAGES_PER_BATCH: usize = 500;
+
+/// Up to this many pages are written in the same batch as the feeds (an update of a few
+/// files), saving a second round of syncs.
+const PAGES_WITH_FEEDS: usize = 16;
 
 impl Built {
     /// Writes a batch of outputs and counts what changed.

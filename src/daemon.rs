@@ -278,13 +278,17 @@ fn publish_loop(
             continue;
         }
         liveness.busy.store(true, Ordering::Relaxed);
+        let began = Instant::now();
         let result = if batch.rescan {
-            site.build(unix_now())
-                .map(|built| logging::report(site.config(), &built, "rebuilt", log::Level::Debug))
+            site.build(unix_now()).map(|built| {
+                let what = format!("rebuilt in {} ms", began.elapsed().as_millis());
+                logging::report(site.config(), &built, &what, log::Level::Debug);
+            })
         } else {
             site.update(&batch.names, unix_now()).map(|built| {
                 if built.changed_outputs() || !built.reconciled.is_quiet() {
-                    logging::report(site.config(), &built, "updated", log::Level::Info);
+                    let what = format!("updated in {:.1} ms", began.elapsed().as_secs_f64() * 1e3);
+                    logging::report(site.config(), &built, &what, log::Level::Info);
                 }
             })
         };

@@ -70,7 +70,7 @@ pub fn report(config: &Config, built: &Built, what: &str, published_level: Level
         log::warn!("{inbox}/{name}: skipped: {reason}");
     }
     log::info!(
-        "{what} {}: {} published, {} removed, {} rejected, {} unchanged; {} files written, {} unchanged, {} deleted",
+        "{what}, {}: {} published, {} removed, {} rejected, {} unchanged; {} files written, {} unchanged, {} deleted",
         config.output.display(),
         done.published.len(),
         done.removed.len(),

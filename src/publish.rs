@@ -2,7 +2,7 @@
 //! renamed over the old file, the folder synced. A reader sees the old file or the new
 //! one, never half of one. A file whose bytes did not change is not rewritten, so its
 //! modification time (and a server's `Last-Modified`) stays put. Many files are written
-//! as one batch with one filesystem sync, not one fsync each.
+//! as one batch with one filesystem sync, not one fsync each; a few, with one each.
 
 use std::fs::{self, File};
 use std::path::{Component, Path, PathBuf};
@@ -30,9 +30,9 @@ pub fn write_if_changed(root: &Path, relative: &Path, bytes: &[u8]) -> anyhow::R
 }
 
 /// Writes many output files at once, each atomically, skipping those whose bytes did
-/// not change. Every changed file is written to a temporary file beside it; then one
-/// `syncfs` makes them all durable, each is renamed over its target, and each folder
-/// is synced once. A reader sees each file whole, old or new; a crash leaves old files
+/// not change. Every changed file is written to a temporary file beside it and made
+/// durable (one `syncfs` for a large batch, an `fdatasync` each for a small one); then
+/// each is renamed over its target, in the order given, and each folder is synced once. A reader sees each file whole, old or new; a crash leaves old files
 /// or new ones and perhaps temporary files, never a torn file.
 pub fn write_all(
     root: &Path,
@@ -41,7 +41,7 @@ pub fn write_all(
     let mut results = Vec::with_capacity(outputs.len());
     let mut pending: Vec<(PathBuf, PathBuf)> = Vec::new();
     let staged = stage(root, outputs, &mut results, &mut pending);
-    let finished = staged.and_then(|()| finish(root, &pending));
+    let finished = staged.and_then(|()| finish(root, &pending, outputs.len() <= SMALL_BATCH));
     if finished.is_err() {
         for (_, temporary) in &pending {
             let _ = fs::remove_file(temporary);
@@ -79,7 +79,7 @@ fn stage(
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         // The process id keeps two writers (a build beside a daemon) off each other's file.
         let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-        fs::write(&temporary, bytes)
+        write_temporary(&temporary, bytes, outputs.len() <= SMALL_BATCH)
             .with_context(|| format!("cannot write {}", temporary.display()))?;
         pending.push((path, temporary));
         let written = if existed {
@@ -92,12 +92,31 @@ fn stage(
     Ok(())
 }
 
-/// Makes the staged files durable, renames them into place and syncs their folders.
-fn finish(root: &Path, pending: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
+/// Up to this many files, each is made durable by its own `fdatasync`, which costs less
+/// than a `syncfs` that flushes everything on the filesystem (a daemon's single-file
+/// update); above it, one `syncfs` costs less than many `fdatasync`s (a build).
+const SMALL_BATCH: usize = 32;
+
+/// Writes a temporary file, with its own `fdatasync` when `sync`.
+fn write_temporary(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = File::create(path)?;
+    file.write_all(bytes)?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+/// Makes the staged files durable (unless each was synced as it was written), renames
+/// them into place in order and syncs their folders.
+fn finish(root: &Path, pending: &[(PathBuf, PathBuf)], synced: bool) -> anyhow::Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
-    sync_filesystem(root)?;
+    if !synced {
+        sync_filesystem(root)?;
+    }
     let mut folders = std::collections::BTreeSet::new();
     for (path, temporary) in pending {
         fs::rename(temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
