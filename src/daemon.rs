@@ -294,7 +294,18 @@ fn publish_loop(
         };
         liveness.busy.store(false, Ordering::Relaxed);
         retry = match result {
-            Ok(()) => None,
+            Ok(()) => {
+                if retry.is_some() {
+                    // The inbox may have been replaced (unmounted and mounted, moved
+                    // back): watch it afresh.
+                    match start_watcher(site.config(), sender.clone()) {
+                        Ok(new_watcher) => watcher = new_watcher,
+                        Err(error) => log::error!("{error:#}"),
+                    }
+                    log::info!("publishing works again");
+                }
+                None
+            }
             Err(error) => {
                 // The store keeps what was taken; a full build later brings the outputs
                 // in line, however far this one got.

@@ -53,13 +53,14 @@ pub fn is_article_name(name: &str) -> bool {
             .any(|ending| lower.ends_with(ending)))
 }
 
-/// Lists the article files directly inside `inbox`, by name. A missing inbox is empty.
+/// Lists the article files directly inside `inbox`, by name. A missing inbox is an
+/// error, not an empty one: taking it for empty would retract every article because a
+/// disk was unmounted or a folder moved.
 /// Subfolders, links, pipes, devices and names that are not UTF-8 are skipped with a
 /// reason; reading a link could leave the inbox, and reading a pipe could block.
 pub fn scan(inbox: &Path) -> anyhow::Result<Scan> {
     let entries = match std::fs::read_dir(inbox) {
         Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Scan::default()),
         Err(error) => {
             return Err(error).with_context(|| format!("cannot list the inbox {}", inbox.display()))
         }
@@ -199,11 +200,9 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_inbox_is_empty() {
+    fn a_missing_inbox_is_an_error_not_an_empty_inbox() {
         let folder = tempfile::tempdir().expect("a temporary folder");
-        assert_eq!(
-            scan(&folder.path().join("nowhere")).expect("scan"),
-            Scan::default()
-        );
+        let error = scan(&folder.path().join("nowhere")).expect_err("a missing inbox");
+        assert!(format!("{error:#}").contains("nowhere"), "{error:#}");
     }
 }

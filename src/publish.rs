@@ -32,16 +32,18 @@ pub fn write_if_changed(root: &Path, relative: &Path, bytes: &[u8]) -> anyhow::R
 /// Writes many output files at once, each atomically, skipping those whose bytes did
 /// not change. Every changed file is written to a temporary file beside it and made
 /// durable (one `syncfs` for a large batch, an `fdatasync` each for a small one); then
-/// each is renamed over its target, in the order given, and each folder is synced once. A reader sees each file whole, old or new; a crash leaves old files
-/// or new ones and perhaps temporary files, never a torn file.
+/// each is renamed over its target, in the order given, and each folder is synced once.
+/// A reader sees each file whole, old or new; a crash leaves old files or new ones and
+/// perhaps temporary files, never a torn file.
 pub fn write_all(
     root: &Path,
     outputs: &[(String, Vec<u8>)],
 ) -> anyhow::Result<Vec<(String, Written)>> {
     let mut results = Vec::with_capacity(outputs.len());
     let mut pending: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let small = outputs.len() <= SMALL_BATCH;
     let staged = stage(root, outputs, &mut results, &mut pending);
-    let finished = staged.and_then(|()| finish(root, &pending, outputs.len() <= SMALL_BATCH));
+    let finished = staged.and_then(|()| finish(root, &pending, small));
     if finished.is_err() {
         for (_, temporary) in &pending {
             let _ = fs::remove_file(temporary);
@@ -79,7 +81,7 @@ fn stage(
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         // The process id keeps two writers (a build beside a daemon) off each other's file.
         let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-        write_temporary(&temporary, bytes, outputs.len() <= SMALL_BATCH)
+        fs::write(&temporary, bytes)
             .with_context(|| format!("cannot write {}", temporary.display()))?;
         pending.push((path, temporary));
         let written = if existed {
@@ -92,42 +94,91 @@ fn stage(
     Ok(())
 }
 
-/// Up to this many files, each is made durable by its own `fdatasync`, which costs less
-/// than a `syncfs` that flushes everything on the filesystem (a daemon's single-file
-/// update); above it, one `syncfs` costs less than many `fdatasync`s (a build).
+/// Up to this many files, each is made durable by its own `fdatasync`, run side by side
+/// so the journal commits them together; that costs less than a `syncfs`, which
+/// flushes everything on the filesystem (a daemon's update of a few files). Above it,
+/// one `syncfs` costs less (a build).
 const SMALL_BATCH: usize = 32;
 
-/// Writes a temporary file, with its own `fdatasync` when `sync`.
-fn write_temporary(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = File::create(path)?;
-    file.write_all(bytes)?;
-    if sync {
-        file.sync_data()?;
-    }
-    Ok(())
-}
-
-/// Makes the staged files durable (unless each was synced as it was written), renames
-/// them into place in order and syncs their folders.
-fn finish(root: &Path, pending: &[(PathBuf, PathBuf)], synced: bool) -> anyhow::Result<()> {
+/// Makes the staged files durable, renames them into place in order and syncs their
+/// folders.
+fn finish(root: &Path, pending: &[(PathBuf, PathBuf)], small: bool) -> anyhow::Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
-    if !synced {
+    if small {
+        let temporaries: Vec<&Path> = pending.iter().map(|(_, t)| t.as_path()).collect();
+        sync_each(&temporaries)?;
+    } else {
         sync_filesystem(root)?;
     }
     let mut folders = std::collections::BTreeSet::new();
+    let mut replaced = Vec::new();
     for (path, temporary) in pending {
+        let folder = path.parent().unwrap_or(root);
+        // The old file keeps a second name until the new one is in place: freeing its
+        // blocks can take milliseconds (a discard on some disks), so it is done after.
+        let old = folder.join(format!(".{}.old.tmp", unique_suffix()));
+        if fs::hard_link(path, &old).is_ok() {
+            replaced.push(old);
+        }
         fs::rename(temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
-        folders.insert(path.parent().unwrap_or(root).to_path_buf());
+        folders.insert(folder.to_path_buf());
     }
-    for folder in folders {
-        File::open(&folder)
-            .and_then(|folder| folder.sync_all())
-            .with_context(|| format!("cannot sync the folder {}", folder.display()))?;
+    let folders: Vec<&Path> = folders.iter().map(PathBuf::as_path).collect();
+    let synced = sync_each(&folders);
+    if !replaced.is_empty() {
+        // Off the publishing path; a crash before it leaves hidden `.old.tmp` files,
+        // which are never served.
+        let removed = std::thread::Builder::new()
+            .name("twinfeed-unlink".into())
+            .spawn(move || {
+                for old in replaced {
+                    let _ = fs::remove_file(old);
+                }
+            });
+        if let Err(error) = removed {
+            log::warn!("cannot start a thread to remove replaced files: {error}");
+        }
     }
-    Ok(())
+    synced
+}
+
+/// A name part no other writer uses at the same time: process id and a counter.
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{}.{n}", std::process::id())
+}
+
+/// `fsync`s each file or folder, a few threads at a time: the filesystem journal then
+/// commits them together instead of one after another.
+fn sync_each(paths: &[&Path]) -> anyhow::Result<()> {
+    const THREADS: usize = 4;
+    let sync = |paths: &[&Path]| -> anyhow::Result<()> {
+        for path in paths {
+            File::open(path)
+                .and_then(|file| file.sync_all())
+                .with_context(|| format!("cannot sync {}", path.display()))?;
+        }
+        Ok(())
+    };
+    if paths.len() <= 1 {
+        return sync(paths);
+    }
+    let chunk = paths.len().div_ceil(THREADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|chunk| scope.spawn(move || sync(chunk)))
+            .collect();
+        handles.into_iter().try_for_each(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a sync thread panicked")))
+        })
+    })
 }
 
 /// Flushes every written file on the filesystem holding `root` to disk, in one call.
@@ -188,13 +239,20 @@ mod tests {
         assert_eq!(first_modified, still, "an unchanged file is not touched");
         assert_eq!(write(b"two"), Written::Replaced);
         assert_eq!(fs::read(&path).expect("read"), b"two");
-        let leftovers: Vec<_> = fs::read_dir(root.path().join("en"))
-            .expect("list")
-            .filter_map(Result::ok)
-            .map(|entry| entry.file_name())
-            .collect();
+        // The replaced file's second name is removed by a background thread.
+        let listing = || -> Vec<std::ffi::OsString> {
+            fs::read_dir(root.path().join("en"))
+                .expect("list")
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name())
+                .collect()
+        };
+        let start = std::time::Instant::now();
+        while listing().len() > 1 && start.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(
-            leftovers,
+            listing(),
             [std::ffi::OsString::from("atom.xml")],
             "no temporary file is left"
         );

@@ -314,6 +314,36 @@ fn a_renamed_in_file_is_published_and_served_with_validators() {
 }
 
 #[test]
+fn a_feed_whose_language_did_not_change_answers_304() {
+    let daemon = Daemon::start("");
+    drop_by_rename(
+        &daemon.inbox(),
+        "both.txt",
+        &article("Both languages", "Body."),
+    );
+    daemon.wait_for_feed("/zh/atom.xml", "the bilingual file", |feed| {
+        feed.entries.len() == 1
+    });
+    let zh = daemon.get("/zh/atom.xml", &[]);
+    let zh_tag = zh.header("etag").expect("an ETag").to_string();
+    let en_tag = daemon
+        .get("/en/atom.xml", &[])
+        .header("etag")
+        .expect("an ETag")
+        .to_string();
+    let english = std::fs::read(fixtures().join("formatter/order_en_only.txt")).expect("fixture");
+    drop_by_rename(&daemon.inbox(), "english.txt", &english);
+    daemon.wait_for_feed("/en/atom.xml", "the English file", |feed| {
+        feed.entries.len() == 2
+    });
+    // The Chinese feeds did not change: a reader polling them gets 304, not the feed.
+    let zh_again = daemon.get("/zh/atom.xml", &[("If-None-Match", &zh_tag)]);
+    assert_eq!(zh_again.status, 304);
+    let en = daemon.get("/en/atom.xml", &[("If-None-Match", &en_tag)]);
+    assert_eq!(en.status, 200);
+}
+
+#[test]
 fn a_slowly_written_file_is_taken_once_complete() {
     let daemon = Daemon::start("");
     let path = daemon.inbox().join("slow.txt");

@@ -10,11 +10,15 @@ use twinfeed::config::Config;
 
 use crate::support::fixtures;
 
-/// Every file under `root`, by relative path, with its bytes.
+/// Every output under `root` (hidden temporaries aside), by relative path, with its bytes.
 fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, folder: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(folder).expect("list a folder") {
             let path = entry.expect("an entry").path();
+            // Hidden files are the publisher's temporaries, never outputs.
+            if path.file_name().is_some_and(|name| name.to_string_lossy().starts_with('.')) {
+                continue;
+            }
             if path.is_dir() {
                 walk(root, &path, files);
             } else {
