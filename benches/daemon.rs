@@ -165,6 +165,24 @@ fn latency(site: &Path, daemon: &Daemon, landings: usize) {
         ms(times[0]),
         ms(times[times.len() - 1]),
     );
+    // The daemon's own account of each update, to tell its time from the rest.
+    let log = std::fs::read_to_string(site.join("daemon.log")).unwrap_or_default();
+    let mut updates: Vec<Duration> = log
+        .lines()
+        .filter_map(|line| line.split("updated in ").nth(1))
+        .filter_map(|rest| rest.split(" ms").next())
+        .filter_map(|value| value.parse::<f64>().ok())
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .collect();
+    updates.sort();
+    if !updates.is_empty() {
+        println!(
+            "    of which Site::update (as logged): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ms(percentile(&updates, 0.5)),
+            ms(percentile(&updates, 0.99)),
+            ms(updates[updates.len() - 1]),
+        );
+    }
 }
 
 fn burst(site: &Path, n_burst: usize, n_before: usize) {

@@ -57,6 +57,8 @@ pub fn run(config_file: Option<&Path>) -> anyhow::Result<()> {
 
 async fn run_async(config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Handlers first: a SIGTERM during the first build is then taken after it.
+    let signals = Signals::new()?;
     let liveness = Arc::new(Liveness::default());
     let (sender, receiver) = mpsc::channel();
     // The first build happens before anything is served, so the feeds exist (empty if
@@ -115,7 +117,7 @@ async fn run_async(config: Config, config_file: Option<PathBuf>) -> anyhow::Resu
         let liveness = liveness.clone();
         tokio::spawn(watchdog_loop(interval, liveness, started))
     });
-    let outcome = signal_loop(&sender, config, config_file.as_deref(), &files).await;
+    let outcome = signal_loop(signals, &sender, config, config_file.as_deref(), &files).await;
     notify_systemd(&[NotifyState::Stopping]);
     log::info!("stopping");
     let _ = stop_sender.send(true);
@@ -134,17 +136,37 @@ async fn run_async(config: Config, config_file: Option<PathBuf>) -> anyhow::Resu
     outcome
 }
 
+/// The signals the daemon answers.
+struct Signals {
+    hangup: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hangup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
+    }
+}
+
 /// Waits for signals: SIGHUP reloads, SIGTERM and SIGINT return.
 async fn signal_loop(
+    signals: Signals,
     sender: &mpsc::Sender<Message>,
     mut config: Config,
     config_file: Option<&Path>,
     files: &Files,
 ) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let Signals {
+        mut hangup,
+        mut terminate,
+        mut interrupt,
+    } = signals;
     loop {
         tokio::select! {
             _ = terminate.recv() => return Ok(()),

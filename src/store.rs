@@ -49,9 +49,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE items ADD COLUMN page_written INTEGER NOT NULL DEFAULT 1;
     CREATE INDEX items_page_pending ON items (page_written) WHERE page_written = 0;",
     // Version 4: items published in the same second are ordered newest stored first
-    // (by rowid, which an edit keeps), so a burst never hides its latest files.
-    "DROP INDEX items_newest;
-    CREATE INDEX items_newest ON items (lang, published DESC);",
+    // (`seq`, the order items were first stored, which an edit keeps), so a burst never
+    // hides its latest files; the index serves the whole order, however many items
+    // share a second.
+    "ALTER TABLE items ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE items SET seq = rowid;
+    DROP INDEX items_newest;
+    CREATE INDEX items_newest ON items (lang, published DESC, seq DESC);",
 ];
 
 /// Which feed an item belongs to.
@@ -252,8 +256,10 @@ impl Store {
             let id = new_item_id(&transaction, &record.name, item.lang)?;
             transaction.prepare_cached(
                 "INSERT INTO items (id, file, lang, tag, title, title_explicit, summary, paragraphs,
-                                    date, source, keywords, published, updated, page_written)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)
+                                    date, source, keywords, published, updated, page_written,
+                                    seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0,
+                         (SELECT coalesce(max(rowid), 0) + 1 FROM items))
                  ON CONFLICT (file, lang) DO UPDATE SET tag = ?4, title = ?5, title_explicit = ?6,
                      summary = ?7, paragraphs = ?8, date = ?9, source = ?10, keywords = ?11,
                      published = ?12, updated = ?13, page_written = 0",
@@ -318,13 +324,13 @@ impl Store {
     }
 
     /// The newest `limit` items of a language: by publication time, newest first; items
-    /// published in the same second newest stored first (rowid, kept through edits), so
+    /// published in the same second newest stored first (`seq`, kept through edits), so
     /// the latest arrivals of a burst are never the ones left out.
     pub fn newest_items(&self, lang: Lang, limit: usize) -> anyhow::Result<Vec<StoredItem>> {
         let mut statement = self.connection.prepare(
             "SELECT id, file, lang, tag, title, title_explicit, summary, paragraphs, date, source,
                     keywords, published, updated
-             FROM items WHERE lang = ?1 ORDER BY published DESC, rowid DESC LIMIT ?2",
+             FROM items WHERE lang = ?1 ORDER BY published DESC, seq DESC LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = statement.query_map(params![lang.as_str(), limit], item_from_row)?;

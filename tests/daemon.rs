@@ -345,12 +345,15 @@ fn a_feed_whose_language_did_not_change_answers_304() {
 
 #[test]
 fn a_slowly_written_file_is_taken_once_complete() {
-    let daemon = Daemon::start("");
+    // Writes every 100 ms; a settle time far above that keeps a loaded machine's late
+    // wake-ups from looking like a finished file.
+    let daemon = Daemon::start("[watch]\nsettle_ms = 2000\n");
     let path = daemon.inbox().join("slow.txt");
     let mut file = std::fs::File::create(&path).expect("create");
     let text = article("Slow news arrives", "The first part.");
     file.write_all(&text).expect("write");
-    // Keep writing for 1.5 s, every 100 ms: never quiet for the 200 ms settle time.
+    // Keep writing for 1.5 s, every 100 ms: never quiet for the settle time; only the
+    // close says the file is complete.
     for part in 0..15 {
         std::thread::sleep(Duration::from_millis(100));
         writeln!(file, "\nPart {part} of the slow story.").expect("write");

@@ -16,7 +16,10 @@ fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
         for entry in std::fs::read_dir(folder).expect("list a folder") {
             let path = entry.expect("an entry").path();
             // Hidden files are the publisher's temporaries, never outputs.
-            if path.file_name().is_some_and(|name| name.to_string_lossy().starts_with('.')) {
+            if path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+            {
                 continue;
             }
             if path.is_dir() {
