@@ -34,6 +34,13 @@ impl Built {
     }
 }
 
+/// Creates the inbox named in `config` if it is missing (only at start and on reload:
+/// an inbox that goes missing later is an error, not an empty inbox).
+pub fn create_inbox(config: &Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.inbox)
+        .with_context(|| format!("cannot create the inbox {}", config.inbox.display()))
+}
+
 /// Runs one full build at time `now` (Unix seconds, the first-seen time of new files).
 pub fn build(config: &Config, now: i64) -> anyhow::Result<Built> {
     Site::open(config.clone())?.build(now)
@@ -51,8 +58,7 @@ impl Site {
     /// Loads the templates, creates the inbox if needed and opens the store.
     pub fn open(config: Config) -> anyhow::Result<Site> {
         let templates = Templates::load(&config.templates)?;
-        std::fs::create_dir_all(&config.inbox)
-            .with_context(|| format!("cannot create the inbox {}", config.inbox.display()))?;
+        create_inbox(&config)?;
         let store = Store::open(&config.state)?;
         Ok(Site {
             config,
@@ -174,8 +180,7 @@ impl Site {
     /// changed. Nothing is changed if any of it fails. The caller builds afterwards.
     pub fn reload(&mut self, config: Config) -> anyhow::Result<()> {
         let templates = Templates::load(&config.templates)?;
-        std::fs::create_dir_all(&config.inbox)
-            .with_context(|| format!("cannot create the inbox {}", config.inbox.display()))?;
+        create_inbox(&config)?;
         if config.state != self.config.state {
             self.store = Store::open(&config.state)?;
         }

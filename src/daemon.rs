@@ -354,8 +354,7 @@ fn reload_site(
 ) -> anyhow::Result<()> {
     let rewatch = config.inbox != site.config().inbox || config.watch != site.config().watch;
     let new_watcher = if rewatch {
-        std::fs::create_dir_all(&config.inbox)
-            .with_context(|| format!("cannot create the inbox {}", config.inbox.display()))?;
+        crate::build::create_inbox(&config)?;
         Some(start_watcher(&config, sender.clone())?)
     } else {
         None

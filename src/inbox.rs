@@ -128,7 +128,7 @@ fn classify(name: String, metadata: std::io::Result<std::fs::Metadata>) -> Entry
 }
 
 /// Nanoseconds since the epoch of a file's modification, 0 where the system has none.
-fn mtime_ns(metadata: &std::fs::Metadata) -> i64 {
+pub fn mtime_ns(metadata: &std::fs::Metadata) -> i64 {
     metadata
         .modified()
         .ok()

@@ -21,6 +21,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use percent_encoding::percent_decode_str;
 
+use crate::inbox::mtime_ns;
+
 /// Most connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 1024;
 /// Longest request head (request line and headers), in bytes.
@@ -148,14 +150,13 @@ impl Files {
         let cached = Arc::new(Cached::new(relative, &metadata, body));
         if metadata.len() <= MAX_CACHED_FILE {
             let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-            let size = cached.body.len() + cached.gzip.as_ref().map_or(0, |(gz, _)| gz.len());
+            let size = cached.size();
             if cache.bytes + size > MAX_CACHE_BYTES {
                 *cache = Cache::default();
             }
             cache.bytes += size;
             if let Some(old) = cache.entries.insert(relative.to_string(), cached.clone()) {
-                let old_size = old.body.len() + old.gzip.as_ref().map_or(0, |(gz, _)| gz.len());
-                cache.bytes = cache.bytes.saturating_sub(old_size);
+                cache.bytes = cache.bytes.saturating_sub(old.size());
             }
         }
         Some(cached)
@@ -163,6 +164,11 @@ impl Files {
 }
 
 impl Cached {
+    /// Bytes of memory its bodies hold.
+    fn size(&self) -> usize {
+        self.body.len() + self.gzip.as_ref().map_or(0, |(gz, _)| gz.len())
+    }
+
     fn new(relative: &str, metadata: &std::fs::Metadata, body: Vec<u8>) -> Cached {
         let content_type = content_type(relative);
         let hash = blake3::hash(&body).to_hex();
@@ -349,13 +355,6 @@ fn gzip(body: &[u8]) -> Option<Vec<u8>> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(body).ok()?;
     encoder.finish().ok()
-}
-
-fn mtime_ns(metadata: &std::fs::Metadata) -> i64 {
-    metadata
-        .mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(metadata.mtime_nsec())
 }
 
 fn canonical_root(root: &Path) -> anyhow::Result<PathBuf> {

@@ -695,3 +695,60 @@ fn the_systemd_unit_asks_for_notify_watchdog_reload_and_a_sandbox() {
         .iter()
         .any(|line| line.starts_with("ExecStart=") && line.contains(" run ")));
 }
+
+#[test]
+fn an_inbox_that_goes_away_retracts_nothing_and_is_watched_again_when_back() {
+    let daemon = Daemon::start("");
+    drop_by_rename(
+        &daemon.inbox(),
+        "kept.txt",
+        &article("Kept while away", "Body."),
+    );
+    daemon.wait_for_feed("/en/atom.xml", "the file", |feed| feed.entries.len() == 1);
+    // Moved away, as an unmounted disk would be: no file event, only the folder's.
+    let away = daemon.path("inbox.away");
+    std::fs::rename(daemon.inbox(), &away).expect("move the inbox away");
+    wait_for(PATIENCE, "the missing inbox to be logged", || {
+        daemon.log().contains("cannot list the inbox").then_some(())
+    });
+    assert_eq!(
+        daemon.feed("/en/atom.xml").entries.len(),
+        1,
+        "nothing retracted"
+    );
+    // Back as a new folder: the old watch is gone, so a new one must be made.
+    std::fs::create_dir(daemon.inbox()).expect("a new inbox");
+    std::fs::rename(away.join("kept.txt"), daemon.inbox().join("kept.txt")).expect("move back");
+    wait_for(PATIENCE, "publishing to work again", || {
+        daemon
+            .log()
+            .contains("publishing works again")
+            .then_some(())
+    });
+    drop_by_rename(
+        &daemon.inbox(),
+        "new.txt",
+        &article("Arrived after", "Body."),
+    );
+    daemon.wait_for_feed("/en/atom.xml", "the new file", |feed| {
+        feed.entries.len() == 2
+    });
+}
+
+#[test]
+fn status_without_state_says_so() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(folder.path().join("twinfeed.toml"), "").expect("config");
+    let status = Command::new(env!("CARGO_BIN_EXE_twinfeed"))
+        .args(["status", "--config"])
+        .arg(folder.path().join("twinfeed.toml"))
+        .output()
+        .expect("status runs");
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no state database"), "{stderr}");
+    assert!(
+        !folder.path().join("state").exists(),
+        "status created state"
+    );
+}

@@ -184,25 +184,18 @@ fn newest_first_ties_newest_stored_first_and_limited() {
             .save_file(&record(name, name, 1, 1), &items)
             .expect("save");
     }
-    let ids: Vec<String> = store
-        .newest_items(Lang::En, 3)
-        .expect("items")
-        .into_iter()
-        .map(|stored| stored.id)
-        .collect();
+    let newest = |store: &Store, limit: usize| -> Vec<String> {
+        let items = store.newest_items(Lang::En, limit).expect("items");
+        items.into_iter().map(|stored| stored.id).collect()
+    };
+    let ids = newest(&store, 3);
     // a and b share a second: b was stored later, so it comes first.
     assert_eq!(ids, ["b/en", "a/en", "c/en"]);
     // An edit keeps an item's place among its equals.
     store
         .save_file(&record("a.txt", "a2", 1, 2), &[item(Lang::En, "a.txt", 7)])
         .expect("save");
-    let ids: Vec<String> = store
-        .newest_items(Lang::En, 2)
-        .expect("items")
-        .into_iter()
-        .map(|stored| stored.id)
-        .collect();
-    assert_eq!(ids, ["b/en", "a/en"]);
+    assert_eq!(newest(&store, 2), ["b/en", "a/en"]);
 }
 
 #[test]
