@@ -35,6 +35,114 @@ pub struct Config {
     pub watch: Watch,
     /// Where the built-in HTTP server listens; `None` when it is off.
     pub serve: Option<std::net::SocketAddr>,
+    pub digest: Digest,
+}
+
+/// The digest newsletter's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digest {
+    /// Whether `twinfeed run` sends digests on the schedule.
+    pub enabled: bool,
+    /// When digests are composed, in `site.timezone`.
+    pub schedule: croner::Cron,
+    pub from: lettre::message::Mailbox,
+    /// minijinja templates for the subject, given `title`, `date` and `count`.
+    pub subject_zh: String,
+    pub subject_en: String,
+    /// Most items listed per language; the rest are counted and linked.
+    pub max_items: usize,
+    /// The first retry delay after a temporary failure; it doubles up to an hour.
+    pub retry: std::time::Duration,
+    /// How long after composing a delivery is retried before it is given up.
+    pub give_up: std::time::Duration,
+    /// Each address once, in the order written.
+    pub recipients: Vec<Recipient>,
+    pub smtp: Smtp,
+}
+
+/// One address the digest goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub email: lettre::Address,
+    pub lang: Edition,
+}
+
+/// Which sections a digest has: Chinese, English or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Edition {
+    Zh,
+    En,
+    Both,
+}
+
+impl Edition {
+    pub const ALL: [Edition; 3] = [Edition::Zh, Edition::En, Edition::Both];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Edition::Zh => "zh",
+            Edition::En => "en",
+            Edition::Both => "both",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Edition> {
+        Edition::ALL
+            .into_iter()
+            .find(|edition| edition.as_str() == text)
+    }
+}
+
+/// The mail server digests are handed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// Empty for no authentication.
+    pub username: String,
+    pub password: PasswordSource,
+    /// Extra PEM certificates trusted for this server (a private CA, a test server).
+    pub ca_file: Option<PathBuf>,
+    /// How long one SMTP command may take.
+    pub timeout: std::time::Duration,
+}
+
+/// How the connection to the mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS, refused if the server cannot.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: loopback hosts only.
+    None,
+}
+
+/// Where the SMTP password is read from when a delivery starts; never the TOML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl PasswordSource {
+    /// The password, or an error that says where it was looked for.
+    pub fn read(&self) -> anyhow::Result<String> {
+        match self {
+            PasswordSource::Env(name) => std::env::var(name).with_context(|| {
+                format!("the SMTP password is read from the environment variable {name}, which is not set")
+            }),
+            PasswordSource::File(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the SMTP password file {}", path.display())
+                })?;
+                Ok(text.trim_end_matches(['\r', '\n']).to_string())
+            }
+        }
+    }
 }
 
 /// How the daemon notices inbox changes.
@@ -87,6 +195,84 @@ struct RawConfig {
     feed: RawFeed,
     watch: RawWatch,
     serve: RawServe,
+    digest: RawDigest,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawDigest {
+    /// Whether `twinfeed run` sends digests. Default false.
+    enabled: bool,
+    /// Five-field cron, in `site.timezone`. Default `0 8 * * *`.
+    schedule: String,
+    from: String,
+    subject_zh: String,
+    subject_en: String,
+    /// Default 50.
+    max_items: usize,
+    /// First retry delay after a temporary failure, doubling up to an hour. Default 60.
+    retry_secs: u64,
+    /// Deliveries still failing this long after composing are given up. Default 48.
+    give_up_hours: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    recipients: Vec<RawRecipient>,
+    smtp: RawSmtp,
+}
+
+impl Default for RawDigest {
+    fn default() -> Self {
+        RawDigest {
+            enabled: false,
+            schedule: "0 8 * * *".into(),
+            from: "twinfeed <digest@example.org>".into(),
+            subject_zh: "{{ title }}\u{FF1A}{{ count }} \u{7BC7}\u{65B0}\u{6587}\u{7AE0}\u{FF08}{{ date }}\u{FF09}".into(),
+            subject_en: "{{ title }}: {{ count }} new articles ({{ date }})".into(),
+            max_items: 50,
+            retry_secs: 60,
+            give_up_hours: 48,
+            recipients: Vec::new(),
+            smtp: RawSmtp::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecipient {
+    email: String,
+    lang: Edition,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: u16,
+    security: Security,
+    username: String,
+    password_env: String,
+    password_file: String,
+    ca_file: String,
+    timeout_secs: u64,
+    /// Refused with a reason: a password never goes in the TOML.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<toml::Value>,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        RawSmtp {
+            host: "smtp.example.org".into(),
+            port: 587,
+            security: Security::Starttls,
+            username: String::new(),
+            password_env: "TWINFEED_SMTP_PASSWORD".into(),
+            password_file: String::new(),
+            ca_file: String::new(),
+            timeout_secs: 30,
+            password: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -333,7 +519,136 @@ fn validate(raw: RawConfig, base_dir: &Path, file: Option<&Path>) -> anyhow::Res
         max_file_bytes: raw.input.max_file_bytes,
         watch,
         serve: raw.serve.enabled.then_some(listen),
+        digest: validate_digest(raw.digest, &resolve)?,
     })
+}
+
+/// Largest `digest.max_items`: a digest is a summary, not an archive.
+const MAX_DIGEST_ITEMS: usize = 1000;
+
+fn validate_digest(raw: RawDigest, resolve: &dyn Fn(&Path) -> PathBuf) -> anyhow::Result<Digest> {
+    let schedule: croner::Cron = raw.schedule.parse().map_err(|error| {
+        anyhow::anyhow!(
+            "`digest.schedule` = {:?} is not a five-field cron schedule such as \"0 8 * * *\": {error}",
+            raw.schedule
+        )
+    })?;
+    let from: lettre::message::Mailbox = raw.from.parse().map_err(|error| {
+        anyhow::anyhow!(
+            "`digest.from` = {:?} is not an address such as \"twinfeed <digest@example.org>\": {error}",
+            raw.from
+        )
+    })?;
+    if raw.max_items == 0 || raw.max_items > MAX_DIGEST_ITEMS {
+        bail!(
+            "`digest.max_items` = {} is out of range: it must be from 1 to {MAX_DIGEST_ITEMS}",
+            raw.max_items
+        );
+    }
+    if raw.retry_secs == 0 || raw.retry_secs > 3600 {
+        bail!(
+            "`digest.retry_secs` = {} is out of range: it must be from 1 to 3600",
+            raw.retry_secs
+        );
+    }
+    if raw.give_up_hours == 0 || raw.give_up_hours > 24 * 30 {
+        bail!(
+            "`digest.give_up_hours` = {} is out of range: it must be from 1 to 720",
+            raw.give_up_hours
+        );
+    }
+    for (key, template) in [
+        ("subject_zh", &raw.subject_zh),
+        ("subject_en", &raw.subject_en),
+    ] {
+        minijinja::Environment::new()
+            .template_from_str(template)
+            .map_err(|error| anyhow::anyhow!("`digest.{key}` is not a valid template: {error}"))?;
+    }
+    let mut recipients: Vec<Recipient> = Vec::new();
+    for raw_recipient in raw.recipients {
+        let email: lettre::Address = raw_recipient.email.parse().map_err(|error| {
+            anyhow::anyhow!(
+                "`digest.recipients` has {:?}, which is not an email address: {error}",
+                raw_recipient.email
+            )
+        })?;
+        if recipients
+            .iter()
+            .any(|known| AsRef::<str>::as_ref(&known.email).eq_ignore_ascii_case(email.as_ref()))
+        {
+            bail!("`digest.recipients` lists {email} twice");
+        }
+        recipients.push(Recipient {
+            email,
+            lang: raw_recipient.lang,
+        });
+    }
+    Ok(Digest {
+        enabled: raw.enabled,
+        schedule,
+        from,
+        subject_zh: raw.subject_zh,
+        subject_en: raw.subject_en,
+        max_items: raw.max_items,
+        retry: std::time::Duration::from_secs(raw.retry_secs),
+        give_up: std::time::Duration::from_secs(raw.give_up_hours * 3600),
+        recipients,
+        smtp: validate_smtp(raw.smtp, resolve)?,
+    })
+}
+
+fn validate_smtp(raw: RawSmtp, resolve: &dyn Fn(&Path) -> PathBuf) -> anyhow::Result<Smtp> {
+    if raw.password.is_some() {
+        bail!(
+            "`digest.smtp.password` is not accepted: a password never goes in the config file; \
+             name an environment variable with `password_env` or a file with `password_file`"
+        );
+    }
+    if raw.host.trim().is_empty() {
+        bail!("`digest.smtp.host` is empty");
+    }
+    if raw.security == Security::None && !is_loopback(&raw.host) {
+        bail!(
+            "`digest.smtp.security` = \"none\" sends mail and password in the clear, so it is \
+             only allowed to a loopback host, not {:?}; use \"starttls\" or \"tls\"",
+            raw.host
+        );
+    }
+    if raw.timeout_secs == 0 || raw.timeout_secs > 600 {
+        bail!(
+            "`digest.smtp.timeout_secs` = {} is out of range: it must be from 1 to 600",
+            raw.timeout_secs
+        );
+    }
+    let password = if raw.password_file.is_empty() {
+        if raw.password_env.is_empty() && !raw.username.is_empty() {
+            bail!(
+                "`digest.smtp.username` is set but neither `password_env` nor `password_file` is"
+            );
+        }
+        PasswordSource::Env(raw.password_env)
+    } else {
+        PasswordSource::File(resolve(Path::new(&raw.password_file)))
+    };
+    Ok(Smtp {
+        host: raw.host,
+        port: raw.port,
+        security: raw.security,
+        username: raw.username,
+        password,
+        ca_file: (!raw.ca_file.is_empty()).then(|| resolve(Path::new(&raw.ca_file))),
+        timeout: std::time::Duration::from_secs(raw.timeout_secs),
+    })
+}
+
+/// `localhost` or a loopback IP address.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Longest `watch.settle_ms`: a file that takes longer to settle is taken when it
@@ -456,6 +771,66 @@ mod tests {
         assert_eq!(daemon.serve, "[::1]:9000".parse().ok());
         let off = parse("[serve]\nenabled = false\n").expect("valid");
         assert_eq!(off.serve, None);
+    }
+
+    #[test]
+    fn digest_settings_are_read_and_checked() {
+        let config = parse(
+            "[digest]\nenabled = true\nschedule = \"30 7 * * 1-5\"\nfrom = \"\u{65B0}\u{95FB} <news@example.org>\"\n\
+             [[digest.recipients]]\nemail = \"a@example.org\"\nlang = \"both\"\n\
+             [[digest.recipients]]\nemail = \"b@example.org\"\nlang = \"zh\"\n\
+             [digest.smtp]\nhost = \"127.0.0.1\"\nsecurity = \"none\"\nusername = \"u\"\npassword_file = \"secret\"\n",
+        )
+        .expect("valid");
+        let digest = &config.digest;
+        assert!(digest.enabled);
+        assert_eq!(digest.schedule.pattern.to_string(), "30 7 * * 1-5");
+        assert_eq!(digest.from.name.as_deref(), Some("\u{65B0}\u{95FB}"));
+        assert_eq!(digest.recipients.len(), 2);
+        assert_eq!(digest.recipients[0].lang, Edition::Both);
+        assert_eq!(digest.smtp.security, Security::None);
+        assert_eq!(
+            digest.smtp.password,
+            PasswordSource::File(PathBuf::from("/srv/twinfeed/secret"))
+        );
+        let defaults = parse("").expect("valid");
+        assert!(!defaults.digest.enabled);
+        assert_eq!(
+            defaults.digest.smtp.password,
+            PasswordSource::Env("TWINFEED_SMTP_PASSWORD".into())
+        );
+    }
+
+    #[test]
+    fn digest_errors_name_the_key() {
+        let password = error("[digest.smtp]\npassword = \"hunter2\"\n");
+        assert!(
+            password.contains("`digest.smtp.password` is not accepted"),
+            "{password}"
+        );
+        assert!(!password.contains("hunter2"), "{password}");
+        let clear = error("[digest.smtp]\nhost = \"mail.example.org\"\nsecurity = \"none\"\n");
+        assert!(clear.contains("only allowed to a loopback host"), "{clear}");
+        for host in ["localhost", "127.0.0.1", "::1", "[::1]"] {
+            let text = format!("[digest.smtp]\nhost = \"{host}\"\nsecurity = \"none\"\n");
+            assert!(parse(&text).is_ok(), "{host}");
+        }
+        assert!(error("[digest]\nschedule = \"every day\"\n").contains("`digest.schedule`"));
+        assert!(error("[digest]\nfrom = \"not an address\"\n").contains("`digest.from`"));
+        assert!(error("[digest]\nmax_items = 0\n").contains("`digest.max_items` = 0"));
+        assert!(error("[digest]\nsubject_en = \"{{ count\"\n").contains("`digest.subject_en`"));
+        let twice = error(
+            "[[digest.recipients]]\nemail = \"a@example.org\"\nlang = \"en\"\n\
+             [[digest.recipients]]\nemail = \"A@example.org\"\nlang = \"zh\"\n",
+        );
+        assert!(twice.contains("lists A@example.org twice"), "{twice}");
+        let lang = error("[[digest.recipients]]\nemail = \"a@example.org\"\nlang = \"fr\"\n");
+        assert!(lang.contains("unknown variant `fr`"), "{lang}");
+        let bad = error("[[digest.recipients]]\nemail = \"nobody\"\nlang = \"en\"\n");
+        assert!(
+            bad.contains("\"nobody\", which is not an email address"),
+            "{bad}"
+        );
     }
 
     #[test]
