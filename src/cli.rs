@@ -64,6 +64,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// The digest newsletter: preview the next one, or compose and send one now.
+    Digest {
+        #[command(subcommand)]
+        action: DigestCommand,
+    },
     /// Validate the configuration and the templates; say what is wrong, or what the
     /// configuration resolves to.
     ///
@@ -73,6 +78,50 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Show the next digest without sending it or changing any state: the items first
+    /// seen since the last digest, rendered with the templates.
+    ///
+    /// Prints to stdout; "nothing new" goes to stderr. Exits 1 when there is no state
+    /// database yet.
+    Preview {
+        /// One language's edition; without it, the edition with both sections.
+        #[arg(long, value_enum)]
+        lang: Option<PreviewLang>,
+        /// `text`: subject and plain-text part; `html`: the HTML part; `eml`: the
+        /// whole email as it would be sent (RFC 5322, MIME).
+        #[arg(long, value_enum, default_value_t = PreviewFormat::Text)]
+        format: PreviewFormat,
+        /// The config file; without it, the built-in defaults apply.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Compose a digest of what is new now and deliver it, with every other delivery
+    /// that is due; waits while the daemon is delivering.
+    ///
+    /// Exits 1 when a delivery failed or is left to retry (`twinfeed status` lists
+    /// them), 2 when it cannot run.
+    Send {
+        /// The config file; without it, the built-in defaults apply.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PreviewLang {
+    Zh,
+    En,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PreviewFormat {
+    Text,
+    Html,
+    Eml,
 }
 
 /// Runs the parsed command line and says how the process should exit.
@@ -87,7 +136,142 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build { config } => build(config.as_deref()),
         Command::Run { config } => run_daemon(config.as_deref()),
         Command::Status { config } => status(config.as_deref()),
+        Command::Digest {
+            action:
+                DigestCommand::Preview {
+                    lang,
+                    format,
+                    config,
+                },
+        } => digest_preview(config.as_deref(), lang, format),
+        Command::Digest {
+            action: DigestCommand::Send { config },
+        } => digest_send(config.as_deref()),
     }
+}
+
+/// The config and the state database, which must exist already.
+fn existing_state(file: Option<&Path>) -> anyhow::Result<Option<(Config, crate::store::Store)>> {
+    let config = Config::for_command(file)?;
+    if !config.state.exists() {
+        eprintln!(
+            "twinfeed: no state database at {}: twinfeed has not built or run with this configuration yet",
+            config.state.display()
+        );
+        return Ok(None);
+    }
+    let store = crate::store::Store::open(&config.state)?;
+    Ok(Some((config, store)))
+}
+
+fn digest_preview(
+    file: Option<&Path>,
+    lang: Option<PreviewLang>,
+    format: PreviewFormat,
+) -> anyhow::Result<ExitCode> {
+    use crate::config::Edition;
+    use crate::digest::compose;
+    let Some((config, store)) = existing_state(file)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let templates = crate::render::html::Templates::load(&config.templates)?;
+    let now = chrono::Utc::now();
+    let (items, _) = compose::new_items(&config, &store, now)?;
+    let (zh, en) = compose::split(&items);
+    let edition = match lang {
+        Some(PreviewLang::Zh) => Edition::Zh,
+        Some(PreviewLang::En) => Edition::En,
+        None => Edition::Both,
+    };
+    let empty = match edition {
+        Edition::Zh => zh.is_empty(),
+        Edition::En => en.is_empty(),
+        Edition::Both => items.is_empty(),
+    };
+    if empty {
+        eprintln!("twinfeed: nothing new since the last digest: no email would be sent");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let part = compose::render(
+        &config,
+        &templates,
+        edition,
+        &zh,
+        &en,
+        &compose::date(&config, now),
+    )?;
+    let delivery = crate::store::Delivery {
+        digest: crate::store::DigestRecord {
+            id: 0,
+            period: crate::digest::manual_period(now),
+            created: now.timestamp(),
+            key: "preview".into(),
+        },
+        email: config
+            .digest
+            .recipients
+            .iter()
+            .find(|recipient| recipient.lang == edition)
+            .map_or_else(|| "reader@example.org".to_string(), |r| r.email.to_string()),
+        edition,
+        attempts: 0,
+        token: "0".repeat(32),
+    };
+    let message = crate::digest::message::build(&config, &delivery, &part)?;
+    let url = crate::digest::message::unsubscribe_url(&config, &delivery.token);
+    let mut out = std::io::stdout().lock();
+    match format {
+        PreviewFormat::Text => {
+            writeln!(out, "Subject: {}\n", part.subject)?;
+            out.write_all(
+                part.text
+                    .replace(crate::digest::compose::UNSUBSCRIBE_MARK, &url)
+                    .as_bytes(),
+            )?;
+        }
+        PreviewFormat::Html => out.write_all(
+            part.html
+                .replace(crate::digest::compose::UNSUBSCRIBE_MARK, &url)
+                .as_bytes(),
+        )?,
+        PreviewFormat::Eml => out.write_all(&message.formatted())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn digest_send(file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use crate::digest::{deliver, worker};
+    crate::logging::init(false);
+    let Some((config, mut store)) = existing_state(file)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let templates = crate::render::html::Templates::load(&config.templates)?;
+    let now = chrono::Utc::now();
+    worker::compose_and_save(
+        &config,
+        &templates,
+        &mut store,
+        &crate::digest::manual_period(now),
+        now,
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let round = {
+        let _lock = deliver::DeliveryLock::acquire(&config.state)?;
+        runtime.block_on(deliver::deliver_due(&config, &mut store, &|| false))?
+    };
+    worker::log_round(&round);
+    println!(
+        "{} sent, {} failed, {} to retry, {} skipped",
+        round.sent, round.failed, round.retrying, round.skipped
+    );
+    Ok(if round.failed > 0 || round.retrying > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn build(file: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -145,6 +329,43 @@ fn status(file: Option<&Path>) -> anyhow::Result<ExitCode> {
             writeln!(out, "  {name}: {reason}")?;
         }
     }
+    let outbox = store.outbox()?;
+    let last_digest = outbox.last.as_ref().map_or_else(
+        || "never".to_string(),
+        |(period, created)| {
+            let when = chrono::DateTime::from_timestamp(*created, 0)
+                .map(|time| time.with_timezone(&config.timezone).to_rfc3339())
+                .unwrap_or_default();
+            format!("{period} (composed {when})")
+        },
+    );
+    writeln!(
+        out,
+        "digest        {}",
+        if config.digest.enabled { "on" } else { "off" }
+    )?;
+    writeln!(out, "last digest   {last_digest}")?;
+    writeln!(
+        out,
+        "outbox        {} pending, {} sent, {} failed, {} skipped; {} opted out",
+        outbox.n_pending,
+        outbox.n_sent,
+        outbox.failed.len(),
+        outbox.n_skipped,
+        outbox.n_opted_out
+    )?;
+    if !outbox.retrying.is_empty() {
+        writeln!(out, "retrying")?;
+        for (email, attempts, reason) in &outbox.retrying {
+            writeln!(out, "  {email} ({attempts} attempts): {reason}")?;
+        }
+    }
+    if !outbox.failed.is_empty() {
+        writeln!(out, "failed")?;
+        for (period, email, reason) in &outbox.failed {
+            writeln!(out, "  {period} {email}: {reason}")?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -181,6 +402,37 @@ fn check(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     match config.serve {
         Some(address) => writeln!(out, "  serve     http://{address}/")?,
         None => writeln!(out, "  serve     off")?,
+    }
+    let digest = &config.digest;
+    let next = crate::digest::next_tick(&config, chrono::Utc::now()).map_or_else(
+        || "never".to_string(),
+        |tick| tick.with_timezone(&config.timezone).to_rfc3339(),
+    );
+    writeln!(
+        out,
+        "  digest    {}, \"{}\" in {} (next {next}), {} recipients",
+        if digest.enabled { "on" } else { "off" },
+        digest.schedule.pattern,
+        config.timezone.name(),
+        digest.recipients.len()
+    )?;
+    let smtp = &digest.smtp;
+    writeln!(
+        out,
+        "  smtp      {}:{} {:?}{}",
+        smtp.host,
+        smtp.port,
+        smtp.security,
+        if smtp.username.is_empty() {
+            String::new()
+        } else {
+            format!(", user {}", smtp.username)
+        }
+    )?;
+    if digest.enabled && !smtp.username.is_empty() {
+        if let Err(error) = smtp.password.read() {
+            writeln!(out, "  warning   {error:#}")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

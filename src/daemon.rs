@@ -16,6 +16,7 @@ use sd_notify::NotifyState;
 
 use crate::build::Site;
 use crate::config::{Config, WatchMode};
+use crate::digest;
 use crate::logging;
 use crate::serve::{self, Files};
 use crate::watch::{hints, Hint, Settler};
@@ -84,6 +85,17 @@ async fn run_async(config: Config, config_file: Option<PathBuf>) -> anyhow::Resu
             anyhow::bail!("the publisher thread stopped while starting");
         }
     };
+    files.set_state(&config.state);
+    let digest_stop = Arc::new(AtomicBool::new(false));
+    let (digest_sender, digest_receiver) = mpsc::channel();
+    let digest = {
+        let config = config.clone();
+        let stop = digest_stop.clone();
+        std::thread::Builder::new()
+            .name("twinfeed-digest".into())
+            .spawn(move || digest::worker::run(config, digest_receiver, stop))
+            .context("cannot start the digest thread")?
+    };
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     let server = match config.serve {
         Some(address) => {
@@ -117,11 +129,23 @@ async fn run_async(config: Config, config_file: Option<PathBuf>) -> anyhow::Resu
         let liveness = liveness.clone();
         tokio::spawn(watchdog_loop(interval, liveness, started))
     });
-    let outcome = signal_loop(signals, &sender, config, config_file.as_deref(), &files).await;
+    let outcome = signal_loop(
+        signals,
+        &sender,
+        &digest_sender,
+        config,
+        config_file.as_deref(),
+        &files,
+    )
+    .await;
     notify_systemd(&[NotifyState::Stopping]);
     log::info!("stopping");
     let _ = stop_sender.send(true);
     let _ = sender.send(Message::Stop);
+    // A delivery in progress is finished (or times out) before the thread ends.
+    digest_stop.store(true, Ordering::SeqCst);
+    let _ = digest_sender.send(digest::worker::Control::Wake);
+    let _ = tokio::task::spawn_blocking(move || digest.join()).await;
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }
@@ -158,6 +182,7 @@ impl Signals {
 async fn signal_loop(
     signals: Signals,
     sender: &mpsc::Sender<Message>,
+    digest_sender: &mpsc::Sender<digest::worker::Control>,
     mut config: Config,
     config_file: Option<&Path>,
     files: &Files,
@@ -176,6 +201,8 @@ async fn signal_loop(
                 match reload(sender, &config, config_file, files).await {
                     Ok(new) => {
                         log::info!("reloaded {}", describe_source(config_file));
+                        let _ = digest_sender
+                            .send(digest::worker::Control::Reload(Box::new(new.clone())));
                         config = new;
                     }
                     Err(error) => log::error!("reload refused, the running configuration is kept: {error:#}"),
@@ -206,6 +233,7 @@ async fn reload(
     if config.output != old.output {
         files.set_root(&config.output)?;
     }
+    files.set_state(&config.state);
     if config.serve != old.serve {
         log::warn!("`serve` changed: restart twinfeed to listen on the new address");
     }

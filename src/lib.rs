@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod decode;
+pub mod digest;
 pub mod formatter;
 pub mod inbox;
 pub mod ingest;

@@ -38,10 +38,29 @@ const MAX_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Smallest body worth compressing.
 const MIN_GZIP_BYTES: usize = 256;
 
+/// Where unsubscribe links point (`site.base_url` + `unsubscribe/` + token).
+const UNSUBSCRIBE_PREFIX: &str = "/unsubscribe/";
+
+/// The page an unsubscribe link shows: a button, so that link scanners opening the
+/// URL unsubscribe nobody.
+const UNSUBSCRIBE_FORM: &str = "<!DOCTYPE html>\n<html lang=\"zh\">\n<head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>\u{9000}\u{8BA2} / Unsubscribe</title></head>\n<body>\n\
+<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+<button type=\"submit\">\u{9000}\u{8BA2}\u{6458}\u{8981} / Unsubscribe from the digest</button></form>\n</body>\n</html>\n";
+
+/// The page after an opt-out is recorded.
+const UNSUBSCRIBED: &str = "<!DOCTYPE html>\n<html lang=\"zh\">\n<head><meta charset=\"utf-8\">\
+<title>\u{5DF2}\u{9000}\u{8BA2} / Unsubscribed</title></head>\n<body>\n\
+<p>\u{5DF2}\u{9000}\u{8BA2}\u{FF0C}\u{4E0D}\u{4F1A}\u{518D}\u{6536}\u{5230}\u{6458}\u{8981}\u{3002}</p>\n\
+<p>You will get no more digests.</p>\n</body>\n</html>\n";
+
 /// What the server serves: one folder, which a reload can replace.
 pub struct Files {
     root: RwLock<Arc<PathBuf>>,
     cache: RwLock<Cache>,
+    /// The state database, where unsubscribes are recorded; `None` answers them 404.
+    state: RwLock<Option<Arc<PathBuf>>>,
 }
 
 #[derive(Default)]
@@ -71,7 +90,62 @@ impl Files {
         Ok(Files {
             root: RwLock::new(Arc::new(canonical_root(root)?)),
             cache: RwLock::new(Cache::default()),
+            state: RwLock::new(None),
         })
+    }
+
+    /// Records unsubscribes in this state database from now on.
+    pub fn set_state(&self, state: &Path) {
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(state.to_path_buf()));
+    }
+
+    /// The answer to a request under `/unsubscribe/`: a page with a button for `GET`,
+    /// and for `POST` (RFC 8058 one-click, or the page's button) the opt-out recorded
+    /// for the recipient whose token it is. A forged or altered token changes nothing.
+    pub async fn unsubscribe<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        let token = request
+            .uri()
+            .path()
+            .strip_prefix(UNSUBSCRIBE_PREFIX)
+            .filter(|token| token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase);
+        let Some(token) = token else {
+            return plain(StatusCode::NOT_FOUND, "not found\n");
+        };
+        match *request.method() {
+            Method::GET | Method::HEAD => html(StatusCode::OK, UNSUBSCRIBE_FORM),
+            Method::POST => {
+                let state = self.state.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let Some(state) = state else {
+                    return plain(StatusCode::NOT_FOUND, "not found\n");
+                };
+                let recorded = tokio::task::spawn_blocking(move || {
+                    let mut store = crate::store::Store::open(&state)?;
+                    store.opt_out(&token, chrono::Utc::now().timestamp())
+                })
+                .await;
+                match recorded {
+                    Ok(Ok(Some(email))) => {
+                        log::info!("digest: {email} unsubscribed");
+                        html(StatusCode::OK, UNSUBSCRIBED)
+                    }
+                    Ok(Ok(None)) => plain(StatusCode::NOT_FOUND, "unknown unsubscribe link\n"),
+                    Ok(Err(error)) => {
+                        log::error!("cannot record an unsubscribe: {error:#}");
+                        plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
+                    }
+                    Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n"),
+                }
+            }
+            _ => {
+                let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+                response
+            }
+        }
     }
 
     /// Serves another folder from now on.
@@ -311,6 +385,19 @@ fn redirect_to_folder(path: &str) -> Response<Full<Bytes>> {
     response
 }
 
+fn html(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
@@ -400,8 +487,15 @@ pub async fn serve(
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let response = files.respond(&request);
-                    async move { Ok::<_, std::convert::Infallible>(response) }
+                    let files = files.clone();
+                    async move {
+                        let response = if request.uri().path().starts_with(UNSUBSCRIBE_PREFIX) {
+                            files.unsubscribe(&request).await
+                        } else {
+                            files.respond(&request)
+                        };
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

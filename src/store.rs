@@ -8,6 +8,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::config::Edition;
 use crate::formatter::lang::LangTag;
 
 /// Each migration takes the schema from its index to the next version; applied in
@@ -56,6 +57,44 @@ const MIGRATIONS: &[&str] = &[
     UPDATE items SET seq = rowid;
     DROP INDEX items_newest;
     CREATE INDEX items_newest ON items (lang, published DESC, seq DESC);",
+    // Version 5: the digest outbox. A digest is composed once (its rendered parts kept),
+    // then each recipient's delivery is a row with its state; an item records the digest
+    // that carried it (0: it was there before the first digest).
+    "ALTER TABLE items ADD COLUMN digest INTEGER;
+    CREATE INDEX items_undigested ON items (digest) WHERE digest IS NULL;
+    CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        period TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        n_zh INTEGER NOT NULL,
+        n_en INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE digest_parts (
+        digest INTEGER NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
+        edition TEXT NOT NULL CHECK (edition IN ('zh', 'en', 'both')),
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT NOT NULL,
+        PRIMARY KEY (digest, edition)
+    ) STRICT;
+    CREATE TABLE deliveries (
+        digest INTEGER NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
+        email TEXT NOT NULL,
+        edition TEXT NOT NULL CHECK (edition IN ('zh', 'en', 'both')),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL,
+        last_error TEXT,
+        done INTEGER,
+        PRIMARY KEY (digest, email)
+    ) STRICT;
+    CREATE INDEX deliveries_pending ON deliveries (next_attempt) WHERE state = 'pending';
+    CREATE TABLE subscribers (
+        email TEXT PRIMARY KEY COLLATE NOCASE,
+        token TEXT NOT NULL UNIQUE,
+        opted_out INTEGER
+    ) STRICT;",
 ];
 
 /// Which feed an item belongs to.
@@ -133,6 +172,73 @@ pub struct Summary {
     pub n_items_en: usize,
     /// Rejected files with their reasons, by name.
     pub rejected: Vec<(String, String)>,
+}
+
+/// A digest to record, composed and rendered.
+#[derive(Debug, Clone)]
+pub struct NewDigest {
+    /// What the digest is for: the scheduled time, or the time of a manual send. A
+    /// period is composed once.
+    pub period: String,
+    pub created: i64,
+    /// Unique to this digest, for Message-IDs.
+    pub key: String,
+    pub n_zh: usize,
+    pub n_en: usize,
+    pub parts: Vec<DigestPart>,
+    /// Each recipient's address and edition; those who opted out are left out.
+    pub recipients: Vec<(String, Edition)>,
+    /// The items it carries, including those counted but not listed.
+    pub items: Vec<String>,
+    /// Items first seen before this time and in no digest are marked as there before
+    /// the first digest, so they are never news later.
+    pub baseline: Option<i64>,
+}
+
+/// One edition of a digest as rendered; the unsubscribe link is filled in per
+/// recipient when it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestPart {
+    pub edition: Edition,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// A recorded digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestRecord {
+    pub id: i64,
+    pub period: String,
+    pub created: i64,
+    pub key: String,
+}
+
+/// One recipient's copy of a digest, due to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub digest: DigestRecord,
+    pub email: String,
+    pub edition: Edition,
+    pub attempts: u32,
+    /// The recipient's unsubscribe token.
+    pub token: String,
+}
+
+/// How the outbox stands, for `twinfeed status`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outbox {
+    pub n_digests: usize,
+    pub n_pending: usize,
+    pub n_sent: usize,
+    pub n_skipped: usize,
+    pub n_opted_out: usize,
+    /// Failed deliveries: period, address, reason.
+    pub failed: Vec<(String, String, String)>,
+    /// Pending deliveries that have failed at least once: address, attempts, last error.
+    pub retrying: Vec<(String, u32, String)>,
+    /// The last digest's period and creation time.
+    pub last: Option<(String, i64)>,
 }
 
 /// The open state database.
@@ -439,6 +545,318 @@ impl Store {
             .optional()?;
         Ok(id)
     }
+}
+
+impl Store {
+    /// The newest digest recorded, if any.
+    pub fn last_digest(&self) -> anyhow::Result<Option<DigestRecord>> {
+        let record = self
+            .connection
+            .query_row(
+                "SELECT id, period, created, key FROM digests ORDER BY id DESC LIMIT 1",
+                [],
+                digest_from_row,
+            )
+            .optional()?;
+        Ok(record)
+    }
+
+    /// Whether a digest for this period was composed.
+    pub fn has_digest(&self, period: &str) -> anyhow::Result<bool> {
+        let found: bool = self.connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM digests WHERE period = ?1)",
+            [period],
+            |row| row.get(0),
+        )?;
+        Ok(found)
+    }
+
+    /// Items in no digest yet, newest first as in the feeds; with `since`, only those
+    /// whose file was first seen at or after it.
+    pub fn undigested_items(&self, since: Option<i64>) -> anyhow::Result<Vec<StoredItem>> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, file, lang, tag, title, title_explicit, summary, paragraphs, date, source,
+                    keywords, published, updated
+             FROM items WHERE digest IS NULL
+                 AND (?1 IS NULL OR file IN (SELECT name FROM files WHERE first_seen >= ?1))
+             ORDER BY published DESC, seq DESC",
+        )?;
+        let rows = statement.query_map([since], item_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a composed digest, its deliveries (one per recipient, pending) and the
+    /// items it carries, in one transaction. `None` if the period already has one.
+    pub fn save_digest(&mut self, digest: &NewDigest) -> anyhow::Result<Option<i64>> {
+        let secret = self.digest_secret()?;
+        let transaction = self.connection.transaction()?;
+        let inserted = transaction.execute(
+            "INSERT INTO digests (period, created, key, n_zh, n_en) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (period) DO NOTHING",
+            params![
+                digest.period,
+                digest.created,
+                digest.key,
+                i64::try_from(digest.n_zh)?,
+                i64::try_from(digest.n_en)?
+            ],
+        )?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let id = transaction.last_insert_rowid();
+        for part in &digest.parts {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO digest_parts (digest, edition, subject, text, html)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    id,
+                    part.edition.as_str(),
+                    part.subject,
+                    part.text,
+                    part.html
+                ])?;
+        }
+        for (email, edition) in &digest.recipients {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO deliveries (digest, email, edition, state, next_attempt)
+                     VALUES (?1, ?2, ?3, 'pending', ?4)",
+                )?
+                .execute(params![id, email, edition.as_str(), digest.created])?;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO subscribers (email, token) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute([email, &unsubscribe_token(&secret, email)])?;
+        }
+        for item in &digest.items {
+            transaction
+                .prepare_cached("UPDATE items SET digest = ?2 WHERE id = ?1")?
+                .execute(params![item, id])?;
+        }
+        if let Some(before) = digest.baseline {
+            transaction.execute(
+                "UPDATE items SET digest = 0 WHERE digest IS NULL
+                     AND file IN (SELECT name FROM files WHERE first_seen < ?1)",
+                [before],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(Some(id))
+    }
+
+    /// One edition of a digest as rendered.
+    pub fn digest_part(&self, digest: i64, edition: Edition) -> anyhow::Result<Option<DigestPart>> {
+        let part = self
+            .connection
+            .prepare_cached(
+                "SELECT subject, text, html FROM digest_parts WHERE digest = ?1 AND edition = ?2",
+            )?
+            .query_row(params![digest, edition.as_str()], |row| {
+                Ok(DigestPart {
+                    edition,
+                    subject: row.get(0)?,
+                    text: row.get(1)?,
+                    html: row.get(2)?,
+                })
+            })
+            .optional()?;
+        Ok(part)
+    }
+
+    /// Pending deliveries due at `now` (Unix seconds), oldest digest first; each
+    /// recipient gets a token on the way.
+    pub fn due_deliveries(&mut self, now: i64) -> anyhow::Result<Vec<Delivery>> {
+        let secret = self.digest_secret()?;
+        let mut statement = self.connection.prepare(
+            "SELECT d.id, d.period, d.created, d.key, x.email, x.edition, x.attempts
+             FROM deliveries x JOIN digests d ON d.id = x.digest
+             WHERE x.state = 'pending' AND x.next_attempt <= ?1
+             ORDER BY x.digest, x.rowid",
+        )?;
+        let rows = statement.query_map([now], |row| {
+            Ok(Delivery {
+                digest: digest_from_row(row)?,
+                email: row.get(4)?,
+                edition: parsed_column(row, 5, Edition::parse)?,
+                attempts: row.get(6)?,
+                token: String::new(),
+            })
+        })?;
+        let mut deliveries: Vec<Delivery> = rows.collect::<Result<_, _>>()?;
+        for delivery in &mut deliveries {
+            delivery.token = unsubscribe_token(&secret, &delivery.email);
+        }
+        Ok(deliveries)
+    }
+
+    /// When the next pending delivery is due, if any is pending.
+    pub fn next_delivery_time(&self) -> anyhow::Result<Option<i64>> {
+        let time = self.connection.query_row(
+            "SELECT min(next_attempt) FROM deliveries WHERE state = 'pending'",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(time)
+    }
+
+    /// Records that the server accepted a delivery. Committed at once: this is the
+    /// window in which a crash could send a digest twice.
+    pub fn mark_sent(&mut self, digest: i64, email: &str, at: i64) -> anyhow::Result<()> {
+        self.finish_delivery(digest, email, "sent", None, at)
+    }
+
+    /// Records a delivery that will not be made, with the reason.
+    pub fn mark_failed(
+        &mut self,
+        digest: i64,
+        email: &str,
+        error: &str,
+        at: i64,
+    ) -> anyhow::Result<()> {
+        self.finish_delivery(digest, email, "failed", Some(error), at)
+    }
+
+    /// Records a delivery left out because its recipient opted out after composing.
+    pub fn mark_skipped(&mut self, digest: i64, email: &str, at: i64) -> anyhow::Result<()> {
+        self.finish_delivery(digest, email, "skipped", Some("opted out"), at)
+    }
+
+    fn finish_delivery(
+        &mut self,
+        digest: i64,
+        email: &str,
+        state: &str,
+        error: Option<&str>,
+        at: i64,
+    ) -> anyhow::Result<()> {
+        self.connection
+            .prepare_cached(
+                "UPDATE deliveries SET state = ?3, attempts = attempts + 1,
+                     last_error = coalesce(?4, last_error), done = ?5
+                 WHERE digest = ?1 AND email = ?2 AND state = 'pending'",
+            )?
+            .execute(params![digest, email, state, error, at])?;
+        Ok(())
+    }
+
+    /// Records a temporary failure: the delivery stays pending until `next_attempt`.
+    pub fn mark_retry(
+        &mut self,
+        digest: i64,
+        email: &str,
+        error: &str,
+        next_attempt: i64,
+    ) -> anyhow::Result<()> {
+        self.connection
+            .prepare_cached(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, next_attempt = ?4
+                 WHERE digest = ?1 AND email = ?2 AND state = 'pending'",
+            )?
+            .execute(params![digest, email, error, next_attempt])?;
+        Ok(())
+    }
+
+    /// Whether this address opted out of the digest.
+    pub fn opted_out(&self, email: &str) -> anyhow::Result<bool> {
+        let out: bool = self
+            .connection
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM subscribers WHERE email = ?1 AND opted_out IS NOT NULL)",
+            )?
+            .query_row([email], |row| row.get(0))?;
+        Ok(out)
+    }
+
+    /// Records an opt-out for the address whose token this is. Returns the address, or
+    /// `None` for a token no recipient has (forged, altered or from another database).
+    pub fn opt_out(&mut self, token: &str, at: i64) -> anyhow::Result<Option<String>> {
+        let email = self
+            .connection
+            .query_row(
+                "UPDATE subscribers SET opted_out = coalesce(opted_out, ?2) WHERE token = ?1
+                 RETURNING email",
+                params![token, at],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(email)
+    }
+
+    /// The secret unsubscribe tokens are made with, created on first use.
+    fn digest_secret(&mut self) -> anyhow::Result<String> {
+        const KEY: &str = "digest.secret";
+        if let Some(secret) = self.setting(KEY)? {
+            return Ok(secret);
+        }
+        let mut bytes = [0u8; 32];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)
+            .context("cannot read /dev/urandom for the unsubscribe secret")?;
+        let secret = blake3::Hash::from(bytes).to_hex().to_string();
+        self.connection.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            [KEY, &secret],
+        )?;
+        Ok(self.setting(KEY)?.unwrap_or(secret))
+    }
+
+    /// The outbox in numbers, for `twinfeed status`.
+    pub fn outbox(&self) -> anyhow::Result<Outbox> {
+        let count = |sql: &str| -> anyhow::Result<usize> {
+            let n: i64 = self.connection.query_row(sql, [], |row| row.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        };
+        let mut failed = self.connection.prepare(
+            "SELECT d.period, x.email, coalesce(x.last_error, '')
+             FROM deliveries x JOIN digests d ON d.id = x.digest
+             WHERE x.state = 'failed' ORDER BY x.digest, x.email",
+        )?;
+        let failed = failed
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut retrying = self.connection.prepare(
+            "SELECT email, attempts, coalesce(last_error, '') FROM deliveries
+             WHERE state = 'pending' AND attempts > 0 ORDER BY digest, email",
+        )?;
+        let retrying = retrying
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let last = self
+            .last_digest()?
+            .map(|record| (record.period, record.created));
+        Ok(Outbox {
+            n_digests: count("SELECT count(*) FROM digests")?,
+            n_pending: count("SELECT count(*) FROM deliveries WHERE state = 'pending'")?,
+            n_sent: count("SELECT count(*) FROM deliveries WHERE state = 'sent'")?,
+            n_skipped: count("SELECT count(*) FROM deliveries WHERE state = 'skipped'")?,
+            n_opted_out: count("SELECT count(*) FROM subscribers WHERE opted_out IS NOT NULL")?,
+            failed,
+            retrying,
+            last,
+        })
+    }
+}
+
+/// An address's unsubscribe token: 128 bits of a keyed BLAKE3 hash of the address in
+/// lower case, as hex.
+fn unsubscribe_token(secret: &str, email: &str) -> String {
+    let key = blake3::hash(secret.as_bytes());
+    let mut hasher = blake3::Hasher::new_keyed(key.as_bytes());
+    hasher.update(b"twinfeed unsubscribe\0");
+    hasher.update(email.to_lowercase().as_bytes());
+    hasher.finalize().to_hex()[..32].to_string()
+}
+
+fn digest_from_row(row: &Row) -> rusqlite::Result<DigestRecord> {
+    Ok(DigestRecord {
+        id: row.get(0)?,
+        period: row.get(1)?,
+        created: row.get(2)?,
+        key: row.get(3)?,
+    })
 }
 
 /// The id for a file's item in a language: the one it already has, else the file name

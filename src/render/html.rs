@@ -20,7 +20,13 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("index.html", include_str!("../../templates/index.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("feeds.opml", include_str!("../../templates/feeds.opml")),
+    ("digest.txt", include_str!("../../templates/digest.txt")),
+    ("digest.html", include_str!("../../templates/digest.html")),
 ];
+
+/// Templates that make no page, left out of the fingerprint so that editing them
+/// does not make every page again.
+const NOT_PAGES: &[&str] = &["digest.txt", "digest.html"];
 
 /// The loaded templates, and a fingerprint of their text for knowing when pages must
 /// be made again.
@@ -62,7 +68,7 @@ struct HomeContext<'a> {
 }
 
 #[derive(Serialize)]
-struct ItemContext<'a> {
+pub(crate) struct ItemContext<'a> {
     id: &'a str,
     lang: &'static str,
     title: &'a str,
@@ -113,8 +119,10 @@ impl Templates {
                     return Err(error).with_context(|| format!("cannot read {}", path.display()))
                 }
             };
-            hasher.update(name.as_bytes());
-            hasher.update(source.as_bytes());
+            if !NOT_PAGES.contains(name) {
+                hasher.update(name.as_bytes());
+                hasher.update(source.as_bytes());
+            }
             environment
                 .add_template_owned(*name, source)
                 .with_context(|| format!("template {origin} does not parse"))?;
@@ -126,6 +134,15 @@ impl Templates {
     }
 
     fn render(&self, name: &str, context: &impl Serialize) -> anyhow::Result<Vec<u8>> {
+        Ok(self.render_text(name, context)?.into_bytes())
+    }
+
+    /// A named template as text ending with a line break.
+    pub(crate) fn render_text(
+        &self,
+        name: &str,
+        context: &impl Serialize,
+    ) -> anyhow::Result<String> {
         let template = self.environment.get_template(name)?;
         let mut text = template
             .render(Value::from(Serde(context)))
@@ -133,7 +150,20 @@ impl Templates {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        Ok(text.into_bytes())
+        Ok(text)
+    }
+
+    /// A one-line template given as text (a digest subject), unescaped.
+    pub(crate) fn render_line(
+        &self,
+        source: &str,
+        context: &impl Serialize,
+    ) -> anyhow::Result<String> {
+        let text = self
+            .environment
+            .render_str(source, Value::from(Serde(context)))
+            .with_context(|| format!("template {source:?} failed to render"))?;
+        Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 
     /// The page of one item.
@@ -218,7 +248,7 @@ fn site(config: &Config, lang: Lang) -> SiteContext<'_> {
     }
 }
 
-fn item<'a>(config: &Config, stored: &'a StoredItem) -> ItemContext<'a> {
+pub(crate) fn item<'a>(config: &Config, stored: &'a StoredItem) -> ItemContext<'a> {
     let published = utc(stored.item.published);
     ItemContext {
         id: &stored.id,
