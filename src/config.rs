@@ -226,7 +226,7 @@ impl Default for RawDigest {
             schedule: "0 8 * * *".into(),
             from: "twinfeed <digest@example.org>".into(),
             subject_zh: "{{ title }}\u{FF1A}{{ count }} \u{7BC7}\u{65B0}\u{6587}\u{7AE0}\u{FF08}{{ date }}\u{FF09}".into(),
-            subject_en: "{{ title }}: {{ count }} new articles ({{ date }})".into(),
+            subject_en: "{{ title }}: {{ count }} new {{ 'article' if count == 1 else 'articles' }} ({{ date }})".into(),
             max_items: 50,
             retry_secs: 60,
             give_up_hours: 48,

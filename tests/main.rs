@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod daemon;
+mod digest;
 mod golden;
 mod properties;
 mod reconcile;

@@ -2,8 +2,9 @@
 //! never change, retraction, duplicates and order.
 
 use chrono::NaiveDate;
+use twinfeed::config::Edition;
 use twinfeed::formatter::lang::LangTag;
-use twinfeed::store::{FileRecord, Lang, NewItem, Store};
+use twinfeed::store::{DigestPart, FileRecord, Lang, NewDigest, NewItem, Store};
 
 fn record(name: &str, hash: &str, first_seen: i64, last_changed: i64) -> FileRecord {
     FileRecord {
@@ -47,7 +48,7 @@ fn items_survive_a_reopen_with_their_ids() {
     let (_folder, path) = temp_store();
     {
         let mut store = Store::open(&path).expect("open a new store");
-        assert_eq!(store.schema_version().expect("version"), 4);
+        assert_eq!(store.schema_version().expect("version"), 5);
         let items = [item(Lang::Zh, "会议", 10), item(Lang::En, "Meeting", 10)];
         store
             .save_file(&record("000_fb95044e7f3821d4.txt", "h1", 10, 10), &items)
@@ -211,4 +212,115 @@ fn a_newer_schema_is_refused() {
     let message = format!("{error:#}");
     assert!(message.contains("version 99"), "{message}");
     assert!(message.contains(&path.display().to_string()), "{message}");
+}
+
+fn digest(period: &str, items: Vec<String>, baseline: Option<i64>) -> NewDigest {
+    NewDigest {
+        period: period.into(),
+        created: 1000,
+        key: format!("key-{period}"),
+        n_zh: 0,
+        n_en: items.len(),
+        parts: vec![DigestPart {
+            edition: Edition::En,
+            subject: "News".into(),
+            text: "text".into(),
+            html: "<p>html</p>".into(),
+        }],
+        recipients: vec![("reader@example.org".into(), Edition::En)],
+        items,
+        baseline,
+    }
+}
+
+#[test]
+fn a_digest_carries_its_items_once_and_its_period_once() {
+    let (_folder, path) = temp_store();
+    let mut store = Store::open(&path).expect("open");
+    // Seen long before the first digest: never news.
+    store
+        .save_file(
+            &record("old.txt", "h0", 10, 10),
+            &[item(Lang::En, "Old", 10)],
+        )
+        .expect("save");
+    store
+        .save_file(
+            &record("new.txt", "h1", 500, 500),
+            &[item(Lang::En, "New", 500)],
+        )
+        .expect("save");
+    let ids = |items: Vec<twinfeed::store::StoredItem>| -> Vec<String> {
+        items.into_iter().map(|stored| stored.id).collect()
+    };
+    let candidates = ids(store.undigested_items(Some(400)).expect("query"));
+    assert_eq!(candidates, ["new/en"]);
+    let first = digest("2026-11-22T00:00:00Z", candidates, Some(400));
+    let id = store
+        .save_digest(&first)
+        .expect("save")
+        .expect("a new digest");
+    assert_eq!(
+        store.save_digest(&first).expect("save again"),
+        None,
+        "a period twice"
+    );
+    assert!(
+        store.undigested_items(None).expect("query").is_empty(),
+        "old one baselined"
+    );
+    // An edit keeps the item in its digest; a new file is news.
+    store
+        .save_file(
+            &record("new.txt", "h2", 500, 600),
+            &[item(Lang::En, "New, edited", 500)],
+        )
+        .expect("edit");
+    store
+        .save_file(
+            &record("later.txt", "h3", 700, 700),
+            &[item(Lang::En, "Later", 700)],
+        )
+        .expect("save");
+    assert_eq!(
+        ids(store.undigested_items(None).expect("query")),
+        ["later/en"]
+    );
+    // The delivery is due, with a token the server can find again; a forged one is not.
+    let due = store.due_deliveries(1000).expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].digest.id, id);
+    let token = due[0].token.clone();
+    assert_eq!(
+        store
+            .opt_out("0123456789abcdef0123456789abcdef", 1001)
+            .expect("opt out"),
+        None
+    );
+    assert!(!store.opted_out("reader@example.org").expect("query"));
+    store
+        .mark_retry(id, "reader@example.org", "451 try later", 2000)
+        .expect("retry");
+    assert!(store.due_deliveries(1500).expect("due").is_empty());
+    assert_eq!(store.next_delivery_time().expect("next"), Some(2000));
+    store
+        .mark_sent(id, "reader@example.org", 2001)
+        .expect("sent");
+    // A finished delivery never moves again.
+    store
+        .mark_failed(id, "reader@example.org", "late", 2002)
+        .expect("no-op");
+    let outbox = store.outbox().expect("outbox");
+    assert_eq!(
+        (outbox.n_pending, outbox.n_sent, outbox.failed.len()),
+        (0, 1, 0)
+    );
+    assert_eq!(
+        store.opt_out(&token, 3000).expect("opt out").as_deref(),
+        Some("reader@example.org")
+    );
+    assert!(
+        store.opted_out("READER@example.org").expect("query"),
+        "addresses ignore case"
+    );
 }

@@ -141,13 +141,21 @@ pub async fn deliver_due(
                 continue;
             }
         };
-        let failure = match transport.send(message).await {
-            Ok(_) => {
+        // lettre bounds connecting by the timeout, not a server that goes quiet: the
+        // whole exchange for one message gets a deadline of its own.
+        let patience = config.digest.smtp.timeout.saturating_mul(2);
+        let sent = tokio::time::timeout(patience, transport.send(message)).await;
+        let failure = match sent {
+            Err(_) => Failure::Server(format!(
+                "the mail server did not finish answering within {} s",
+                patience.as_secs()
+            )),
+            Ok(Ok(_)) => {
                 store.mark_sent(delivery.digest.id, &delivery.email, Utc::now().timestamp())?;
                 round.sent += 1;
                 continue;
             }
-            Err(error) => classify(&error),
+            Ok(Err(error)) => classify(&error),
         };
         match failure {
             Failure::Permanent(reason) => {
