@@ -779,3 +779,35 @@ fn stalled_server_times_out_and_the_delivery_waits() {
     assert!(stdout(&sent).contains("1 to retry"), "{}", stdout(&sent));
     drop(held);
 }
+
+#[test]
+fn a_delivery_failing_past_the_give_up_time_is_given_up() {
+    let (listener, port) = listener();
+    drop(listener);
+    let folder = site(port, &[("reader@example.org", "en")], "");
+    assert_eq!(send(folder.path()).status.code(), Some(1));
+    // The digest was composed longer ago than `give_up_hours` (48).
+    let connection = rusqlite::Connection::open(folder.path().join("state/twinfeed.db"))
+        .expect("the state database");
+    connection
+        .execute("UPDATE digests SET created = created - 49 * 3600", [])
+        .expect("age the digest");
+    connection
+        .execute("UPDATE deliveries SET next_attempt = 0", [])
+        .expect("make it due");
+    drop(connection);
+    let late = send(folder.path());
+    assert_eq!(late.status.code(), Some(1), "{}", stderr(&late));
+    assert!(
+        stdout(&late).contains("0 sent, 1 failed, 0 to retry"),
+        "{}",
+        stdout(&late)
+    );
+    let report = status(folder.path());
+    let line = report
+        .lines()
+        .find(|line| line.contains("reader@example.org"))
+        .expect("the failure is listed");
+    assert!(line.contains("gave up after 2 attempts"), "{line}");
+    assert!(report.contains("0 pending"), "{report}");
+}
