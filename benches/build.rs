@@ -3,7 +3,8 @@
 //! release binary runs as a child under `/usr/bin/time` for its peak memory.
 //!
 //! `cargo bench --bench build` (TWINFEED_BENCH_SIZES, default "10000,100000";
-//! TWINFEED_BENCH_ROUNDS, default 3, rounds of the cold build and rebuild per size).
+//! TWINFEED_BENCH_ROUNDS, default 3, rounds of the cold build and rebuild per size;
+//! TWINFEED_BENCH_KEEP=1 keeps each generated site and prints where, for profiling).
 
 mod corpus;
 
@@ -124,5 +125,8 @@ fn main() {
             n_files,
             floor_median,
         );
+        if std::env::var_os("TWINFEED_BENCH_KEEP").is_some() {
+            println!("  kept {}", site.keep().display());
+        }
     }
 }

@@ -79,9 +79,6 @@ impl Site {
             reconciled,
             ..Built::default()
         };
-        // One listing of the page folders serves both ways: pages to make, pages to delete.
-        let ids = self.store.item_ids()?;
-        let existing = existing_pages(&self.config);
         let stamp = pages_stamp(&self.config, &self.templates);
         let all = self.store.setting(PAGES_STAMP)?.as_deref() != Some(stamp.as_str());
         let pending: HashSet<String> = self
@@ -90,13 +87,30 @@ impl Site {
             .into_iter()
             .map(|(id, _)| id)
             .collect();
+        // The page folders are listed (and every item id read) only when a page may be
+        // missing or stale: something changed, or a page folder is not as the last
+        // build left it. A no-change build of a large archive is then a scan of the inbox.
+        let folders = page_folders_stamp(&self.config);
+        let settled = !all
+            && pending.is_empty()
+            && !built.reconciled.items_changed()
+            && self.store.setting(PAGE_FOLDERS)?.as_deref() == Some(folders.as_str());
+        let (ids, existing) = if settled {
+            (Vec::new(), HashSet::new())
+        } else {
+            // One listing of the page folders serves both ways: pages to make, pages to
+            // delete.
+            (self.store.item_ids()?, existing_pages(&self.config))
+        };
         let wanted: Vec<(String, String)> = ids
             .iter()
             .filter(|(id, _)| all || pending.contains(id) || !existing.contains(&page_path(id)))
             .cloned()
             .collect();
         self.write_pages(&wanted, &mut built)?;
-        self.store.set_setting(PAGES_STAMP, &stamp)?;
+        if all {
+            self.store.set_setting(PAGES_STAMP, &stamp)?;
+        }
         // Feeds after pages, and stale pages deleted after feeds: a link in a feed
         // always leads to a page.
         let mut outputs = Vec::new();
@@ -106,10 +120,16 @@ impl Site {
         outputs.push(("index.html".to_string(), self.templates.home(&self.config)?));
         outputs.push(("feeds.opml".to_string(), self.templates.opml(&self.config)?));
         built.publish(&self.config, &outputs)?;
-        let wanted: HashSet<String> = ids.iter().map(|(id, _)| page_path(id)).collect();
-        let mut stale: Vec<String> = existing.difference(&wanted).cloned().collect();
-        stale.sort();
-        built.remove_pages(&self.config, stale)?;
+        if !settled {
+            let wanted: HashSet<String> = ids.iter().map(|(id, _)| page_path(id)).collect();
+            let mut stale: Vec<String> = existing.difference(&wanted).cloned().collect();
+            stale.sort();
+            built.remove_pages(&self.config, stale)?;
+        }
+        let folders_now = page_folders_stamp(&self.config);
+        if self.store.setting(PAGE_FOLDERS)?.as_deref() != Some(folders_now.as_str()) {
+            self.store.set_setting(PAGE_FOLDERS, &folders_now)?;
+        }
         self.note_publish(&built, now)?;
         Ok(built)
     }
@@ -303,6 +323,8 @@ fn convert(stored: &StoredItem, variant: ZhVariant) -> StoredItem {
 
 /// The key under which the store keeps what pages were last rendered with.
 const PAGES_STAMP: &str = "pages_rendered_with";
+/// The page folders' modification times after the last build (`page_folders_stamp`).
+const PAGE_FOLDERS: &str = "page_folders";
 
 /// The key under which the store keeps when outputs last changed (Unix seconds).
 pub const LAST_PUBLISH: &str = "last_publish";
@@ -362,6 +384,21 @@ fn pages_stamp(config: &Config, templates: &Templates) -> String {
 }
 
 /// The item pages now under `zh/` and `en/`, as `zh/name.html` (index pages excluded).
+/// The page folders' modification times, which move whenever a page (or a feed) is
+/// added, removed or replaced in them.
+fn page_folders_stamp(config: &Config) -> String {
+    [Lang::Zh, Lang::En]
+        .iter()
+        .map(|lang| {
+            std::fs::metadata(config.output.join(lang.as_str())).map_or_else(
+                |_| "none".to_string(),
+                |m| crate::inbox::mtime_ns(&m).to_string(),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn existing_pages(config: &Config) -> HashSet<String> {
     let mut pages = HashSet::new();
     for lang in [Lang::Zh, Lang::En] {

@@ -76,7 +76,8 @@ pub fn scan(inbox: &Path) -> anyhow::Result<Scan> {
         if !is_article_name(&name) {
             continue;
         }
-        match classify(name, entry.path().symlink_metadata()) {
+        // `DirEntry::metadata` is an `lstat` relative to the open folder: no path walk.
+        match classify(name, entry.metadata()) {
             Entry::File(file) => scan.files.push(file),
             Entry::Skipped(name, reason) => scan.skipped.push((name, reason)),
             // A file that vanished since the listing is simply not there any more.

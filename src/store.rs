@@ -272,6 +272,7 @@ impl Store {
         self.connection.pragma_update(None, "foreign_keys", true)?;
         self.connection
             .busy_timeout(std::time::Duration::from_secs(5))?;
+
         let version = self.schema_version()?;
         let known = MIGRATIONS.len();
         if version > known {
@@ -309,12 +310,15 @@ impl Store {
 
     /// Every file seen, by name.
     pub fn files(&self) -> anyhow::Result<Vec<FileRecord>> {
+        // In table order, sorted here: `ORDER BY name` would walk the name index and
+        // look up every row in the table.
         let mut statement = self
             .connection
-            .prepare(&format!("SELECT {FILE_COLUMNS} FROM files ORDER BY name"))?;
-        let records = statement
+            .prepare(&format!("SELECT {FILE_COLUMNS} FROM files"))?;
+        let mut records: Vec<FileRecord> = statement
             .query_map([], file_from_row)?
             .collect::<Result<_, _>>()?;
+        records.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Ok(records)
     }
 
@@ -489,12 +493,11 @@ impl Store {
 
     /// Every item's id and file, by id.
     pub fn item_ids(&self) -> anyhow::Result<Vec<(String, String)>> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT id, file FROM items ORDER BY id")?;
-        let ids = statement
+        let mut statement = self.connection.prepare("SELECT id, file FROM items")?;
+        let mut ids: Vec<(String, String)> = statement
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
+        ids.sort_unstable();
         Ok(ids)
     }
 

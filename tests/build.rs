@@ -375,3 +375,24 @@ fn script_variant_feeds_convert_the_chinese_text() {
     assert_eq!(ids(&zh), ids(&site.parse("zh-Hant/feed.json")));
     assert!(!site.path("public/zh-Hans/index.html").exists());
 }
+
+#[test]
+fn pages_lost_or_planted_between_builds_are_put_right() {
+    let site = Site::with_seeds("");
+    site.build();
+    // Two builds with nothing changed: the second skips the page folders entirely.
+    site.build();
+    let page = site.path("public/en/003_77a3382a7273a2e2.html");
+    let before = std::fs::read(&page).expect("the page");
+    std::fs::remove_file(&page).expect("lose a page");
+    let planted = site.path("public/zh/999_not_an_item.html");
+    std::fs::write(&planted, "stale").expect("plant a page");
+    let stderr = site.build();
+    assert!(stderr.contains("1 files written"), "{stderr}");
+    assert!(stderr.contains("1 deleted"), "{stderr}");
+    assert_eq!(std::fs::read(&page).expect("the page again"), before);
+    assert!(!planted.exists());
+    // And quiet again afterwards.
+    let stderr = site.build();
+    assert!(stderr.contains("0 files written"), "{stderr}");
+}
