@@ -233,9 +233,12 @@ pub async fn deliver_due(
                 match store.digest_part(delivery.digest.id, delivery.edition)? {
                     Some(part) => entry.insert(part),
                     None => {
-                        let reason = "the digest has no such edition";
-                        store.mark_failed(delivery.digest.id, &delivery.email, reason, now)?;
-                        round.failed += 1;
+                        fail(
+                            store,
+                            delivery,
+                            "the digest has no such edition",
+                            &mut round,
+                        )?;
                         continue;
                     }
                 }
@@ -244,14 +247,7 @@ pub async fn deliver_due(
         let message = match super::message::build(config, delivery, part) {
             Ok(message) => message,
             Err(error) => {
-                let reason = format!("{error:#}");
-                log::warn!(
-                    "digest {}: {}: {reason}",
-                    delivery.digest.period,
-                    delivery.email
-                );
-                store.mark_failed(delivery.digest.id, &delivery.email, &reason, now)?;
-                round.failed += 1;
+                fail(store, delivery, &format!("{error:#}"), &mut round)?;
                 continue;
             }
         };
@@ -264,15 +260,7 @@ pub async fn deliver_due(
             Err(failure) => failure,
         };
         match failure {
-            Failure::Permanent(reason) => {
-                log::warn!(
-                    "digest {}: {} refused for good: {reason}",
-                    delivery.digest.period,
-                    delivery.email
-                );
-                store.mark_failed(delivery.digest.id, &delivery.email, &reason, now)?;
-                round.failed += 1;
-            }
+            Failure::Permanent(reason) => fail(store, delivery, &reason, &mut round)?,
             Failure::Temporary(reason) => {
                 retry(config, store, delivery, &reason, &mut round)?;
             }
@@ -286,6 +274,28 @@ pub async fn deliver_due(
     }
     mailer.quit().await;
     Ok(round)
+}
+
+/// Records a delivery that will not be made, and why; logged with the address.
+fn fail(
+    store: &mut Store,
+    delivery: &Delivery,
+    reason: &str,
+    round: &mut Round,
+) -> anyhow::Result<()> {
+    log::warn!(
+        "digest {}: {}: {reason}",
+        delivery.digest.period,
+        delivery.email
+    );
+    store.mark_failed(
+        delivery.digest.id,
+        &delivery.email,
+        reason,
+        Utc::now().timestamp(),
+    )?;
+    round.failed += 1;
+    Ok(())
 }
 
 /// Schedules the next attempt at a delivery after a temporary failure, or gives it up
@@ -304,15 +314,12 @@ fn retry(
         .saturating_add(i64::try_from(config.digest.give_up.as_secs()).unwrap_or(i64::MAX));
     if now >= deadline {
         let attempts = delivery.attempts + 1;
-        let reason = format!("gave up after {attempts} attempts: {reason}");
-        log::warn!(
-            "digest {}: {}: {reason}",
-            delivery.digest.period,
-            delivery.email
+        return fail(
+            store,
+            delivery,
+            &format!("gave up after {attempts} attempts: {reason}"),
+            round,
         );
-        store.mark_failed(delivery.digest.id, &delivery.email, &reason, now)?;
-        round.failed += 1;
-        return Ok(());
     }
     let delay = backoff(config.digest.retry, delivery.attempts);
     let next = now
