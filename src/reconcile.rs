@@ -3,7 +3,7 @@
 //! did not change are not even read. The stored content hash, not the metadata, decides
 //! whether a file really changed. Rendering is not done here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
@@ -58,23 +58,24 @@ pub fn reconcile(config: &Config, store: &mut Store, now: i64) -> anyhow::Result
         skipped: scan.skipped,
         ..Reconciled::default()
     };
-    let known: HashMap<String, FileRecord> = store
-        .files()?
-        .into_iter()
-        .map(|record| (record.name.clone(), record))
-        .collect();
-    let present: HashSet<&str> = scan.files.iter().map(|file| file.name.as_str()).collect();
+    // Both lists are sorted by name: one merge pass pairs each inbox file with its
+    // record and finds the records whose files are gone.
+    let known = store.files()?;
+    let mut previous: Vec<Option<&FileRecord>> = Vec::with_capacity(scan.files.len());
+    let mut gone: Vec<&str> = Vec::new();
+    let mut records = known.iter().peekable();
+    for file in &scan.files {
+        while let Some(record) = records.next_if(|record| record.name < file.name) {
+            gone.push(&record.name);
+        }
+        previous.push(records.next_if(|record| record.name == file.name));
+    }
+    gone.extend(records.map(|record| record.name.as_str()));
     let mut orphans = HashSet::new();
-    let mut gone: Vec<&String> = known
-        .keys()
-        .filter(|name| !present.contains(name.as_str()))
-        .collect();
-    gone.sort();
     for name in gone {
         orphans.extend(retract(store, name, &mut done)?);
     }
-    for file in &scan.files {
-        let previous = known.get(&file.name);
+    for (file, previous) in scan.files.iter().zip(previous) {
         let force = orphans.contains(&file.name);
         reconcile_file(config, store, file, previous, force, now, &mut done)?;
     }
