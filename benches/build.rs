@@ -7,35 +7,10 @@
 //! TWINFEED_BENCH_KEEP=1 keeps each generated site and prints where, for profiling).
 
 mod corpus;
+mod timed;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Wall time and peak resident memory (MiB, if `/usr/bin/time` is there) of one run.
-fn run_build(config: &Path) -> (Duration, Option<f64>) {
-    let binary = env!("CARGO_BIN_EXE_twinfeed");
-    let timed = Path::new("/usr/bin/time").exists();
-    let mut command = if timed {
-        let mut command = Command::new("/usr/bin/time");
-        command.args(["-f", "maxrss_kib=%M", binary]);
-        command
-    } else {
-        Command::new(binary)
-    };
-    command.arg("build").arg("--config").arg(config);
-    let start = Instant::now();
-    let output = command.output().expect("the twinfeed binary runs");
-    let elapsed = start.elapsed();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "build failed: {stderr}");
-    let peak = stderr
-        .lines()
-        .find_map(|line| line.strip_prefix("maxrss_kib="))
-        .and_then(|kib| kib.trim().parse::<f64>().ok())
-        .map(|kib| kib / 1024.0);
-    (elapsed, peak)
-}
 
 fn read_all(inbox: &Path) -> Duration {
     let start = Instant::now();
@@ -100,10 +75,10 @@ fn main() {
             let _ = std::fs::remove_dir_all(site.path().join("state"));
             let _ = std::fs::remove_dir_all(site.path().join("public"));
             floor.push(read_all(&inbox));
-            let (time, peak) = run_build(&config);
+            let (time, peak) = timed::twinfeed(&["build"], &config);
             cold.push(time);
             cold_peaks.push(peak);
-            let (time, peak) = run_build(&config);
+            let (time, peak) = timed::twinfeed(&["build"], &config);
             warm.push(time);
             warm_peaks.push(peak);
         }

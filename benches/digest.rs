@@ -8,6 +8,7 @@
 //! TWINFEED_BENCH_ROUNDS, default 3).
 
 mod corpus;
+mod timed;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -116,7 +117,7 @@ fn main() {
         let _ = std::fs::remove_dir_all(&state);
         copy_folder(&saved, &state);
         let before = sink.count();
-        let (time, peak) = send(&config_path);
+        let (time, peak) = timed::twinfeed(&["digest", "send"], &config_path);
         assert_eq!(
             sink.count() - before,
             n_recipients,
@@ -150,31 +151,6 @@ fn copy_folder(from: &Path, to: &Path) {
         let entry = entry.expect("an entry");
         std::fs::copy(entry.path(), to.join(entry.file_name())).expect("a copy");
     }
-}
-
-/// `twinfeed digest send`: wall time and peak memory in MiB.
-fn send(config: &Path) -> (Duration, Option<f64>) {
-    let binary = env!("CARGO_BIN_EXE_twinfeed");
-    let timed = Path::new("/usr/bin/time").exists();
-    let mut command = if timed {
-        let mut command = Command::new("/usr/bin/time");
-        command.args(["-f", "maxrss_kib=%M", binary]);
-        command
-    } else {
-        Command::new(binary)
-    };
-    command.args(["digest", "send", "--config"]).arg(config);
-    let start = Instant::now();
-    let output = command.output().expect("twinfeed runs");
-    let elapsed = start.elapsed();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "digest send failed: {stderr}");
-    let peak = stderr
-        .lines()
-        .find_map(|line| line.strip_prefix("maxrss_kib="))
-        .and_then(|kib| kib.trim().parse::<f64>().ok())
-        .map(|kib| kib / 1024.0);
-    (elapsed, peak)
 }
 
 /// The same message sent `n` times over one connection, waiting for each answer.

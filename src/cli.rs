@@ -217,24 +217,18 @@ fn digest_preview(
         attempts: 0,
         token: "0".repeat(32),
     };
-    let message = crate::digest::message::build(&config, &delivery, &part)?;
-    let url = crate::digest::message::unsubscribe_url(&config, &delivery.token);
+    let (text, html) = crate::digest::message::bodies(&config, &part, &delivery.token);
     let mut out = std::io::stdout().lock();
     match format {
         PreviewFormat::Text => {
             writeln!(out, "Subject: {}\n", part.subject)?;
-            out.write_all(
-                part.text
-                    .replace(crate::digest::compose::UNSUBSCRIBE_MARK, &url)
-                    .as_bytes(),
-            )?;
+            out.write_all(text.as_bytes())?;
         }
-        PreviewFormat::Html => out.write_all(
-            part.html
-                .replace(crate::digest::compose::UNSUBSCRIBE_MARK, &url)
-                .as_bytes(),
-        )?,
-        PreviewFormat::Eml => out.write_all(&message.formatted())?,
+        PreviewFormat::Html => out.write_all(html.as_bytes())?,
+        PreviewFormat::Eml => {
+            let message = crate::digest::message::build(&config, &delivery, &part)?;
+            out.write_all(&message.formatted())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -336,7 +330,10 @@ fn status(file: Option<&Path>) -> anyhow::Result<ExitCode> {
             let when = chrono::DateTime::from_timestamp(*created, 0)
                 .map(|time| time.with_timezone(&config.timezone).to_rfc3339())
                 .unwrap_or_default();
-            format!("{period} (composed {when})")
+            format!(
+                "{period} (composed {when}; {} digests in all)",
+                outbox.n_digests
+            )
         },
     );
     writeln!(

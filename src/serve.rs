@@ -385,13 +385,9 @@ fn redirect_to_folder(path: &str) -> Response<Full<Bytes>> {
     response
 }
 
+/// A page of the server's own (the unsubscribe pages), never cached.
 fn html(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    let mut response = fixed(status, "text/html; charset=utf-8", text);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -399,12 +395,19 @@ fn html(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    fixed(status, "text/plain; charset=utf-8", text)
+}
+
+fn fixed(
+    status: StatusCode,
+    content_type: &'static str,
+    text: &'static str,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

@@ -447,12 +447,14 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The one number a `SELECT count(*)` gives.
+    fn count(&self, sql: &str) -> anyhow::Result<usize> {
+        let n: i64 = self.connection.query_row(sql, [], |row| row.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Counts for `twinfeed status`.
     pub fn summary(&self) -> anyhow::Result<Summary> {
-        let count = |sql: &str| -> anyhow::Result<usize> {
-            let n: i64 = self.connection.query_row(sql, [], |row| row.get(0))?;
-            Ok(usize::try_from(n).unwrap_or(0))
-        };
         let mut statement = self
             .connection
             .prepare("SELECT name, rejected FROM files WHERE rejected IS NOT NULL ORDER BY name")?;
@@ -460,10 +462,11 @@ impl Store {
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
         Ok(Summary {
-            n_files: count("SELECT count(*) FROM files")?,
-            n_duplicates: count("SELECT count(*) FROM files WHERE duplicate_of IS NOT NULL")?,
-            n_items_zh: count("SELECT count(*) FROM items WHERE lang = 'zh'")?,
-            n_items_en: count("SELECT count(*) FROM items WHERE lang = 'en'")?,
+            n_files: self.count("SELECT count(*) FROM files")?,
+            n_duplicates: self
+                .count("SELECT count(*) FROM files WHERE duplicate_of IS NOT NULL")?,
+            n_items_zh: self.count("SELECT count(*) FROM items WHERE lang = 'zh'")?,
+            n_items_en: self.count("SELECT count(*) FROM items WHERE lang = 'en'")?,
             rejected,
         })
     }
@@ -808,10 +811,6 @@ impl Store {
 
     /// The outbox in numbers, for `twinfeed status`.
     pub fn outbox(&self) -> anyhow::Result<Outbox> {
-        let count = |sql: &str| -> anyhow::Result<usize> {
-            let n: i64 = self.connection.query_row(sql, [], |row| row.get(0))?;
-            Ok(usize::try_from(n).unwrap_or(0))
-        };
         let mut failed = self.connection.prepare(
             "SELECT d.period, x.email, coalesce(x.last_error, '')
              FROM deliveries x JOIN digests d ON d.id = x.digest
@@ -831,11 +830,12 @@ impl Store {
             .last_digest()?
             .map(|record| (record.period, record.created));
         Ok(Outbox {
-            n_digests: count("SELECT count(*) FROM digests")?,
-            n_pending: count("SELECT count(*) FROM deliveries WHERE state = 'pending'")?,
-            n_sent: count("SELECT count(*) FROM deliveries WHERE state = 'sent'")?,
-            n_skipped: count("SELECT count(*) FROM deliveries WHERE state = 'skipped'")?,
-            n_opted_out: count("SELECT count(*) FROM subscribers WHERE opted_out IS NOT NULL")?,
+            n_digests: self.count("SELECT count(*) FROM digests")?,
+            n_pending: self.count("SELECT count(*) FROM deliveries WHERE state = 'pending'")?,
+            n_sent: self.count("SELECT count(*) FROM deliveries WHERE state = 'sent'")?,
+            n_skipped: self.count("SELECT count(*) FROM deliveries WHERE state = 'skipped'")?,
+            n_opted_out: self
+                .count("SELECT count(*) FROM subscribers WHERE opted_out IS NOT NULL")?,
             failed,
             retrying,
             last,

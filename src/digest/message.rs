@@ -33,14 +33,22 @@ pub fn message_id(config: &Config, delivery: &Delivery) -> String {
     )
 }
 
-/// The email for one delivery of a rendered part.
-pub fn build(config: &Config, delivery: &Delivery, part: &DigestPart) -> anyhow::Result<Message> {
-    let url = unsubscribe_url(config, &delivery.token);
+/// A rendered part's plain text and HTML with the recipient's unsubscribe URL in
+/// place (escaped in the HTML).
+pub fn bodies(config: &Config, part: &DigestPart, token: &str) -> (String, String) {
+    let url = unsubscribe_url(config, token);
     let text = part.text.replace(UNSUBSCRIBE_MARK, &url);
     let html = part.html.replace(
         UNSUBSCRIBE_MARK,
         &html_escape::encode_quoted_attribute(&url),
     );
+    (text, html)
+}
+
+/// The email for one delivery of a rendered part.
+pub fn build(config: &Config, delivery: &Delivery, part: &DigestPart) -> anyhow::Result<Message> {
+    let url = unsubscribe_url(config, &delivery.token);
+    let (text, html) = bodies(config, part, &delivery.token);
     let to = Mailbox::new(
         None,
         delivery
