@@ -267,18 +267,86 @@ impl Site {
         Ok(files)
     }
 
-    /// Renders and writes the pages of these `(id, file)` items, in batches.
+    /// Renders and writes the pages of these `(id, file)` items, in batches, as a
+    /// pipeline over three threads: this one reads batch k + 2 from the store while a
+    /// second renders batch k + 1 and a third writes batch k; this one records a batch's
+    /// pages as written once they are on disk.
     fn write_pages(
         &mut self,
         wanted: &[(String, String)],
         built: &mut Built,
     ) -> anyhow::Result<()> {
-        for batch in wanted.chunks(PAGES_PER_BATCH) {
-            let pages = self.render_pages(batch)?;
+        if wanted.len() <= PAGES_PER_BATCH {
+            let pages = self.render_pages(wanted)?;
             built.publish(&self.config, &pages)?;
-            self.mark_written(batch)?;
+            return self.mark_written(wanted);
         }
-        Ok(())
+        type Read = Vec<(StoredItem, Option<String>)>;
+        type Pages = Vec<(String, Vec<u8>)>;
+        let (config, templates, store) = (&self.config, &self.templates, &mut self.store);
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let (to_render, rendering) = std::sync::mpsc::sync_channel::<Read>(1);
+            let (to_write, writing) = std::sync::mpsc::sync_channel::<anyhow::Result<Pages>>(1);
+            let (to_mark, marking) = std::sync::mpsc::channel();
+            scope.spawn(move || {
+                for items in rendering {
+                    let pages = items
+                        .iter()
+                        .map(|(stored, sibling)| {
+                            let page = templates.article(config, stored, sibling.as_deref())?;
+                            Ok((page_path(&stored.id), page))
+                        })
+                        .collect();
+                    if to_write.send(pages).is_err() {
+                        break;
+                    }
+                }
+            });
+            scope.spawn(move || {
+                for pages in writing {
+                    let written =
+                        pages.and_then(|pages| publish::write_all(&config.output, &pages));
+                    let failed = written.is_err();
+                    if to_mark.send(written).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let batches: Vec<&[(String, String)]> = wanted.chunks(PAGES_PER_BATCH).collect();
+            let mut n_marked = 0;
+            let mut mark = |written: anyhow::Result<Vec<(String, Written)>>,
+                            store: &mut Store|
+             -> anyhow::Result<()> {
+                built.count(written?);
+                let ids: Vec<&str> = batches[n_marked]
+                    .iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                n_marked += 1;
+                store.mark_pages_written(&ids)
+            };
+            for batch in &batches {
+                let mut items = Vec::with_capacity(batch.len());
+                for (id, file) in *batch {
+                    if let Some(stored) = store.item(id)? {
+                        let sibling = store.sibling_id(file, stored.item.lang)?;
+                        items.push((stored, sibling));
+                    }
+                }
+                if to_render.send(items).is_err() {
+                    break; // writing failed; its error is below
+                }
+                while let Ok(written) = marking.try_recv() {
+                    mark(written, store)?;
+                }
+            }
+            drop(to_render);
+            for written in marking {
+                mark(written, store)?;
+            }
+            anyhow::ensure!(n_marked == batches.len(), "a page thread stopped");
+            Ok(())
+        })
     }
 
     /// The pages of these `(id, file)` items, with their paths.
@@ -331,7 +399,7 @@ pub const LAST_PUBLISH: &str = "last_publish";
 
 /// How many pages are rendered and written as one batch: enough to make one filesystem
 /// sync worth it, few enough that memory stays small however many items there are.
-const PAGES_PER_BATCH: usize = 500;
+const PAGES_PER_BATCH: usize = 250;
 
 /// Up to this many pages are written in the same batch as the feeds (an update of a few
 /// files), saving a second round of syncs.
@@ -340,13 +408,18 @@ const PAGES_WITH_FEEDS: usize = 16;
 impl Built {
     /// Writes a batch of outputs and counts what changed.
     fn publish(&mut self, config: &Config, outputs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
-        for (relative, written) in publish::write_all(&config.output, outputs)? {
+        self.count(publish::write_all(&config.output, outputs)?);
+        Ok(())
+    }
+
+    /// Counts what writing a batch of outputs did.
+    fn count(&mut self, written: Vec<(String, Written)>) {
+        for (relative, written) in written {
             match written {
                 Written::Unchanged => self.n_unchanged += 1,
                 Written::Created | Written::Replaced => self.written.push(relative),
             }
         }
-        Ok(())
     }
 
     /// Deletes these item pages.

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::decode::Rejection;
 use crate::formatter::{Article, Item};
 use crate::inbox::{self, Entry, InboxFile};
-use crate::ingest;
+use crate::ingest::{self, Ingested};
 use crate::store::{FileRecord, Lang, NewItem, Store};
 
 /// What one reconciliation did, file by file.
@@ -75,10 +75,17 @@ pub fn reconcile(config: &Config, store: &mut Store, now: i64) -> anyhow::Result
     for name in gone {
         orphans.extend(retract(store, name, &mut done)?);
     }
-    for (file, previous) in scan.files.iter().zip(previous) {
-        let force = orphans.contains(&file.name);
-        reconcile_file(config, store, file, previous, force, now, &mut done)?;
-    }
+    let jobs: Vec<Job> = scan
+        .files
+        .iter()
+        .zip(previous)
+        .map(|(file, previous)| Job {
+            file,
+            previous,
+            force: orphans.contains(&file.name),
+        })
+        .collect();
+    reconcile_files(config, store, &jobs, now, &mut done)?;
     Ok(done)
 }
 
@@ -116,19 +123,20 @@ pub fn reconcile_names(
             }
         }
     }
-    for file in &present {
-        let previous = store.file(&file.name)?;
-        let force = orphans.contains(&file.name);
-        reconcile_file(
-            config,
-            store,
+    let records = present
+        .iter()
+        .map(|file| store.file(&file.name))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let jobs: Vec<Job> = present
+        .iter()
+        .zip(&records)
+        .map(|(file, previous)| Job {
             file,
-            previous.as_ref(),
-            force,
-            now,
-            &mut done,
-        )?;
-    }
+            previous: previous.as_ref(),
+            force: orphans.contains(&file.name),
+        })
+        .collect();
+    reconcile_files(config, store, &jobs, now, &mut done)?;
     Ok(done)
 }
 
@@ -142,35 +150,156 @@ fn retract(store: &mut Store, name: &str, done: &mut Reconciled) -> anyhow::Resu
     Ok(orphans)
 }
 
-/// Reads, hashes and (when the content changed, or `force`) ingests one file; a file
-/// whose size and mtime match its record is not even read, unless `force`.
-fn reconcile_file(
+/// One inbox file to reconcile: its record, if known, and whether it must be read even
+/// if its metadata did not change (a duplicate whose original left).
+struct Job<'a> {
+    file: &'a InboxFile,
+    previous: Option<&'a FileRecord>,
+    force: bool,
+}
+
+impl Job<'_> {
+    /// True when the file need not even be read: its size and mtime match its record.
+    fn unchanged(&self) -> bool {
+        !self.force
+            && self.previous.is_some_and(|record| {
+                record.size == self.file.size && record.mtime_ns == self.file.mtime_ns
+            })
+    }
+}
+
+/// What reading one file found, before the store is asked anything.
+// Nearly every value is a `Read`: boxing it would only add an allocation per file.
+#[allow(clippy::large_enum_variant)]
+enum Looked {
+    /// The disk would not give the bytes now; tried again next time.
+    Unreadable(String),
+    /// Read and hashed. `ingested` is `None` when the content is the stored one (the
+    /// file was only touched) and the file is not forced.
+    Read {
+        hash: String,
+        ingested: Option<Result<Ingested, Rejection>>,
+    },
+}
+
+/// Files read, hashed and ingested per batch; each batch is saved in one transaction.
+const BATCH: usize = 64;
+
+/// Reconciles these files in order. Reading, hashing and ingesting (the slow, pure part)
+/// runs on worker threads, a batch each in turn, while this thread saves the batches
+/// before them in the store, in order: the store sees the same sequence of saves as a
+/// one-by-one pass, so ids and duplicates come out the same.
+fn reconcile_files(
     config: &Config,
     store: &mut Store,
-    file: &InboxFile,
-    previous: Option<&FileRecord>,
-    force: bool,
+    jobs: &[Job],
     now: i64,
     done: &mut Reconciled,
 ) -> anyhow::Result<()> {
-    let same_metadata =
-        previous.is_some_and(|record| record.size == file.size && record.mtime_ns == file.mtime_ns);
-    if same_metadata && !force {
-        done.n_unchanged += 1;
+    let todo: Vec<&Job> = jobs.iter().filter(|job| !job.unchanged()).collect();
+    done.n_unchanged += jobs.len() - todo.len();
+    let batches: Vec<&[&Job]> = todo.chunks(BATCH).collect();
+    let n_workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(batches.len());
+    if n_workers <= 1 {
+        for batch in batches {
+            let looked = batch.iter().map(|job| look(config, job)).collect();
+            save_batch(config, store, batch, looked, now, done)?;
+        }
         return Ok(());
     }
-    let path = config.inbox.join(&file.name);
+    std::thread::scope(|scope| {
+        // Worker `w` reads batches w, w + n, w + 2n …, each sent on its own channel of one
+        // place; taking from the channels in turn gives the batches back in order, with at
+        // most two per worker in memory.
+        let receivers: Vec<_> = (0..n_workers)
+            .map(|worker| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Looked>>(1);
+                let batches = &batches;
+                scope.spawn(move || {
+                    for batch in batches.iter().skip(worker).step_by(n_workers) {
+                        let looked = batch.iter().map(|job| look(config, job)).collect();
+                        if sender.send(looked).is_err() {
+                            break; // the saving side stopped on an error
+                        }
+                    }
+                });
+                receiver
+            })
+            .collect();
+        for (index, batch) in batches.iter().enumerate() {
+            let looked = receivers[index % n_workers]
+                .recv()
+                .map_err(|_| anyhow::anyhow!("a reading thread stopped"))?;
+            save_batch(config, store, batch, looked, now, done)?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads, hashes and (when the content changed, or the job is forced) ingests one file.
+fn look(config: &Config, job: &Job) -> Looked {
+    let path = config.inbox.join(&job.file.name);
     let bytes = match ingest::read_limited(&path, config.max_file_bytes) {
         Ok(bytes) => bytes,
-        Err(error) => {
-            done.unreadable.push((file.name.clone(), error.to_string()));
-            return Ok(());
-        }
+        Err(error) => return Looked::Unreadable(error.to_string()),
     };
     let hash = match &bytes {
         Some(bytes) => blake3::hash(bytes).to_hex().to_string(),
         // Too large to read: the size and mtime stand in for the content.
-        None => format!("unread:{}:{}", file.size, file.mtime_ns),
+        None => format!("unread:{}:{}", job.file.size, job.file.mtime_ns),
+    };
+    let touched = job.previous.is_some_and(|previous| previous.hash == hash) && !job.force;
+    let ingested = (!touched).then(|| match &bytes {
+        Some(bytes) => ingest::ingest_bytes(bytes, config.max_file_bytes),
+        None => Err(Rejection::TooLarge {
+            size: job.file.size,
+            limit: config.max_file_bytes,
+        }),
+    });
+    Looked::Read { hash, ingested }
+}
+
+/// Saves what was found of a batch of files, in one transaction.
+fn save_batch(
+    config: &Config,
+    store: &mut Store,
+    batch: &[&Job],
+    looked: Vec<Looked>,
+    now: i64,
+    done: &mut Reconciled,
+) -> anyhow::Result<()> {
+    store.in_transaction(|store| {
+        for (job, looked) in batch.iter().zip(looked) {
+            save(config, store, job, looked, now, done)?;
+        }
+        Ok(())
+    })
+}
+
+/// Records in the store what reading one file found.
+fn save(
+    config: &Config,
+    store: &mut Store,
+    job: &Job,
+    looked: Looked,
+    now: i64,
+    done: &mut Reconciled,
+) -> anyhow::Result<()> {
+    let (file, previous) = (job.file, job.previous);
+    let (hash, ingested) = match looked {
+        Looked::Unreadable(error) => {
+            done.unreadable.push((file.name.clone(), error));
+            return Ok(());
+        }
+        Looked::Read { hash, ingested } => (hash, ingested),
+    };
+    let Some(ingested) = ingested else {
+        // Touched, not changed: only the metadata moves.
+        store.save_metadata(&file.name, file.size, file.mtime_ns)?;
+        done.n_unchanged += 1;
+        return Ok(());
     };
     let mut record = FileRecord {
         name: file.name.clone(),
@@ -181,19 +310,6 @@ fn reconcile_file(
         last_changed: now,
         rejected: None,
         duplicate_of: None,
-    };
-    if previous.is_some_and(|previous| previous.hash == hash) && !force {
-        // Touched, not changed: only the metadata moves.
-        store.save_metadata(&file.name, file.size, file.mtime_ns)?;
-        done.n_unchanged += 1;
-        return Ok(());
-    }
-    let ingested = match &bytes {
-        Some(bytes) => ingest::ingest_bytes(bytes, config.max_file_bytes),
-        None => Err(Rejection::TooLarge {
-            size: file.size,
-            limit: config.max_file_bytes,
-        }),
     };
     let original = match ingested {
         Ok(_) => store.original_with_hash(&hash, &file.name)?,

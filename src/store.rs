@@ -298,6 +298,27 @@ impl Store {
         Ok(usize::try_from(version).unwrap_or(0))
     }
 
+    /// Runs `work` in one transaction: its writes commit together, or none do. A batch
+    /// of files saved this way costs one WAL commit instead of one each.
+    pub fn in_transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut Store) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        match work(self) {
+            Ok(value) => {
+                self.connection.execute_batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = self.connection.execute_batch("ROLLBACK") {
+                    log::warn!("cannot roll back the state database: {rollback}");
+                }
+                Err(error)
+            }
+        }
+    }
+
     /// The record of one file, if it was ever seen.
     pub fn file(&self, name: &str) -> anyhow::Result<Option<FileRecord>> {
         let record = self
@@ -339,7 +360,8 @@ impl Store {
     /// keeps the id it was given when first stored; a language the file no longer has
     /// is retracted.
     pub fn save_file(&mut self, record: &FileRecord, items: &[NewItem]) -> anyhow::Result<()> {
-        let transaction = self.connection.transaction()?;
+        // A savepoint, so that it nests in a caller's `in_transaction`.
+        let transaction = self.connection.savepoint()?;
         transaction.prepare_cached(
             "INSERT INTO files (name, size, mtime_ns, hash, first_seen, last_changed, rejected, duplicate_of)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)

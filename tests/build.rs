@@ -396,3 +396,74 @@ fn pages_lost_or_planted_between_builds_are_put_right() {
     let stderr = site.build();
     assert!(stderr.contains("0 files written"), "{stderr}");
 }
+
+#[test]
+fn a_large_inbox_read_in_parallel_batches_is_stored_in_name_order() {
+    // Enough files for several read batches and page batches (the pipelined paths),
+    // with copies and rejects spread through them: a copy must name the earliest file
+    // by name as its original whatever thread read it, exactly as a one-by-one pass.
+    let site = Site::with_seeds("");
+    let inbox = site.path("inbox");
+    let mut copies = Vec::new();
+    let mut rejects = Vec::new();
+    for n in 0..400 {
+        let name = format!("bulk-{n:04}.txt");
+        let bytes = if n % 37 == 36 {
+            rejects.push(name.clone());
+            b"  \n\n \t \n".to_vec()
+        } else if n % 29 == 28 {
+            let original = format!("bulk-{:04}.txt", n - 20);
+            copies.push((name.clone(), original.clone()));
+            std::fs::read(inbox.join(&original)).expect("an earlier file")
+        } else {
+            crate::daemon::article(
+                &format!("Bulk story {n}"),
+                &format!("The body of story {n}."),
+            )
+        };
+        std::fs::write(inbox.join(&name), bytes).expect("write a file");
+    }
+    let stderr = site.build();
+    let state = rusqlite::Connection::open(site.path("state/twinfeed.db")).expect("the state");
+    let query = |sql: &str| -> Vec<(String, String)> {
+        let mut statement = state.prepare(sql).expect("a query");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let found_copies =
+        query("SELECT name, duplicate_of FROM files WHERE duplicate_of IS NOT NULL ORDER BY name");
+    assert_eq!(found_copies, copies, "{stderr}");
+    let found_rejects: Vec<String> =
+        query("SELECT name, rejected FROM files WHERE rejected IS NOT NULL ORDER BY name")
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+    assert_eq!(found_rejects, rejects);
+    // Items were created in name order (the feeds' tie-break relies on it).
+    let by_seq: Vec<String> = query("SELECT file, lang FROM items ORDER BY seq")
+        .into_iter()
+        .map(|(file, _)| file)
+        .collect();
+    assert!(
+        by_seq.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{by_seq:?}"
+    );
+    // Every item has its page, and all were recorded as written: nothing left to do.
+    let items = query("SELECT id, file FROM items");
+    for (id, _) in &items {
+        let (stem, lang) = id
+            .rsplit_once('/')
+            .unwrap_or_else(|| panic!("an id with a language: {id}"));
+        assert!(
+            site.path(&format!("public/{lang}/{stem}.html")).exists(),
+            "no page for {id}"
+        );
+    }
+    let n_bulk = 400 - copies.len() - rejects.len();
+    assert!(items.len() >= 2 * n_bulk, "{} items", items.len());
+    let stderr = site.build();
+    assert!(stderr.contains("0 files written"), "{stderr}");
+}
