@@ -4,14 +4,19 @@
 //!   articles, until both languages' `atom.xml` on disk carry it (p50, p99);
 //! - a burst: many files moved in at once, until all are in the store, and how many
 //!   batches it took;
+//! - the same landing in Hugo's own watch mode (`hugo server --renderToDisk`) on the same
+//!   archive, until both languages' RSS on disk carry it (p50, p99), when Hugo is
+//!   installed;
 //! - the server: conditional GETs (`If-None-Match`, answered 304) per second, twinfeed
 //!   against nginx serving the same file, side by side in one run, by wrk.
 //!
 //! `cargo bench --bench daemon`. TWINFEED_BENCH_SIZES (default "1000,100000"),
 //! TWINFEED_BENCH_LANDINGS (default 200), TWINFEED_BENCH_BURST (default 10000),
-//! TWINFEED_BENCH_ROUNDS (default 3, server rounds per contender).
+//! TWINFEED_BENCH_ROUNDS (default 3, server rounds per contender),
+//! TWINFEED_BENCH_HUGO_LANDINGS (default 20: Hugo rebuilds far more per landing).
 
 mod corpus;
+mod peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -77,7 +82,15 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 /// Waits until both feeds on disk name `id`; polls by mtime, reads on change.
 fn wait_published(public: &Path, id: &str, since: Instant) -> Duration {
-    let feeds = [public.join("zh/atom.xml"), public.join("en/atom.xml")];
+    wait_in_feeds(
+        &[public.join("zh/atom.xml"), public.join("en/atom.xml")],
+        id,
+        since,
+    )
+}
+
+/// Waits until every one of these files holds `id`; polls by mtime, reads on change.
+fn wait_in_feeds(feeds: &[PathBuf; 2], id: &str, since: Instant) -> Duration {
     let mut seen = [None, None];
     let mut done = [false, false];
     loop {
@@ -95,7 +108,7 @@ fn wait_published(public: &Path, id: &str, since: Instant) -> Duration {
             return since.elapsed();
         }
         assert!(
-            since.elapsed() < Duration::from_secs(60),
+            since.elapsed() < Duration::from_secs(600),
             "{id} never published"
         );
         std::thread::sleep(Duration::from_micros(500));
@@ -157,13 +170,11 @@ fn latency(site: &Path, daemon: &Daemon, landings: usize) {
         std::fs::rename(staging.join(&name), inbox.join(&name)).expect("rename in");
         times.push(wait_published(&public, &id, start));
     }
-    times.sort();
-    println!(
-        "  landing → both feeds on disk, {landings} files renamed in one by one: p50 {:.1} ms, p99 {:.1} ms (min {:.1}, max {:.1})",
-        ms(percentile(&times, 0.5)),
-        ms(percentile(&times, 0.99)),
-        ms(times[0]),
-        ms(times[times.len() - 1]),
+    describe_latency(
+        &format!(
+            "twinfeed run: landing → both feeds on disk, {landings} files renamed in one by one"
+        ),
+        &mut times,
     );
     // The daemon's own account of each update, to tell its time from the rest.
     let log = std::fs::read_to_string(site.join("daemon.log")).unwrap_or_default();
@@ -183,6 +194,97 @@ fn latency(site: &Path, daemon: &Daemon, landings: usize) {
             ms(updates[updates.len() - 1]),
         );
     }
+}
+
+fn describe_latency(label: &str, times: &mut [Duration]) {
+    times.sort();
+    println!(
+        "  {label}: p50 {:.1} ms, p99 {:.1} ms (min {:.1}, max {:.1})",
+        ms(percentile(times, 0.5)),
+        ms(percentile(times, 0.99)),
+        ms(times[0]),
+        ms(times[times.len() - 1]),
+    );
+}
+
+/// The same landings in `hugo server`'s watch mode on the same archive: each article is
+/// split into its Markdown pages beforehand (untimed), which are renamed into the
+/// content folders; timed until both languages' RSS on disk carry it.
+fn hugo_latency(site: &Path, landings: usize) {
+    let Some((binary, version)) = peers::hugo() else {
+        println!("  hugo server: Hugo is not installed (apt install hugo); skipped");
+        return;
+    };
+    let hugo = site.join("hugo");
+    let start = Instant::now();
+    let n_pages = peers::hugo_site(&site.join("inbox"), &hugo).expect("the Hugo site");
+    println!(
+        "  hugo site of {n_pages} Markdown pages written in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port");
+    let public = hugo.join("public");
+    let log = site.join("hugo.log");
+    let start = Instant::now();
+    let mut child = Command::new(binary)
+        .args([
+            "server",
+            "--renderToDisk",
+            "--disableLiveReload",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--source")
+        .arg(&hugo)
+        .arg("--destination")
+        .arg(&public)
+        .stdout(std::fs::File::create(&log).expect("the log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hugo server starts");
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("Web Server is available") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1200),
+            "hugo server did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "  {version} server up in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let staging = site.join("hugo-staging");
+    std::fs::create_dir_all(staging.join("content/zh")).expect("staging");
+    std::fs::create_dir_all(staging.join("content/en")).expect("staging");
+    let feeds = [public.join("zh/index.xml"), public.join("en/index.xml")];
+    let mut times = Vec::with_capacity(landings);
+    for n in 0..landings {
+        let name = format!("hugo-landing-{n:05}");
+        let text = staging.join(format!("{name}.txt"));
+        std::fs::write(&text, landing_article(n)).expect("write");
+        peers::hugo_pages(&text, &staging).expect("split");
+        let start = Instant::now();
+        for lang in ["zh", "en"] {
+            let relative = format!("content/{lang}/{name}.md");
+            std::fs::rename(staging.join(&relative), hugo.join(&relative)).expect("rename in");
+        }
+        times.push(wait_in_feeds(&feeds, &name, start));
+    }
+    describe_latency(
+        &format!("hugo server: landing → both RSS feeds on disk, {landings} files one by one"),
+        &mut times,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn burst(site: &Path, n_burst: usize, n_before: usize) {
@@ -364,6 +466,7 @@ fn main() {
     let landings = env_number("TWINFEED_BENCH_LANDINGS", 200).max(1);
     let n_burst = env_number("TWINFEED_BENCH_BURST", 10_000);
     let rounds = env_number("TWINFEED_BENCH_ROUNDS", 3).max(1);
+    let hugo_landings = env_number("TWINFEED_BENCH_HUGO_LANDINGS", 20);
     println!(
         "daemon benchmark: {} cores",
         std::thread::available_parallelism().map_or(1, usize::from)
@@ -373,6 +476,9 @@ fn main() {
         let daemon = start_daemon(site.path());
         println!("archive of {n_files} articles:");
         latency(site.path(), &daemon, landings);
+        if hugo_landings > 0 {
+            hugo_latency(site.path(), hugo_landings);
+        }
         if index == 0 {
             if n_burst > 0 {
                 burst(site.path(), n_burst, n_files + landings);

@@ -811,3 +811,67 @@ fn a_delivery_failing_past_the_give_up_time_is_given_up() {
     assert!(line.contains("gave up after 2 attempts"), "{line}");
     assert!(report.contains("0 pending"), "{report}");
 }
+
+#[test]
+fn killed_at_random_moments_during_a_delivery_loses_no_email() {
+    // Many recipients, `digest send` killed with SIGKILL at random moments while it
+    // delivers, then run again, until everything is sent. No one may miss the digest;
+    // a second copy is possible only for the message in flight at each kill (the window
+    // between the server's 250 and the sent mark), with the same Message-ID.
+    const N_RECIPIENTS: usize = 1000;
+    let mut random = crate::reliability::Random::new("delivery kills");
+    let (listener, port) = listener();
+    let sink = Sink::default();
+    serve_smtp(listener, sink.clone(), None);
+    let emails: Vec<String> = (0..N_RECIPIENTS)
+        .map(|n| format!("reader{n:04}@example.org"))
+        .collect();
+    let recipients: Vec<(&str, &str)> = emails
+        .iter()
+        .enumerate()
+        .map(|(n, email)| (email.as_str(), ["zh", "en", "both"][n % 3]))
+        .collect();
+    let folder = site(port, &recipients, "");
+    let mut n_kills = 0;
+    for _ in 0..crate::reliability::trials() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_twinfeed"))
+            .args(["digest", "send", "--config"])
+            .arg(folder.path().join("twinfeed.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("twinfeed starts");
+        std::thread::sleep(Duration::from_millis(random.below(300)));
+        if child.try_wait().expect("wait").is_some() {
+            break; // finished before the kill: everything was sent
+        }
+        child.kill().expect("kill -9");
+        child.wait().expect("reaped");
+        n_kills += 1;
+    }
+    let finished = send(folder.path());
+    assert!(finished.status.success(), "{}", stderr(&finished));
+    let received = sink.received();
+    let mut n_extra = 0;
+    for email in &emails {
+        let copies = mail_to(&received, email);
+        assert!(!copies.is_empty(), "{email} never got the digest");
+        let ids: std::collections::BTreeSet<String> = copies
+            .iter()
+            .map(|mail| {
+                let parsed = MessageParser::default().parse(&mail.raw).expect("MIME");
+                parsed.message_id().expect("a Message-ID").to_string()
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "{email} got different messages: {ids:?}");
+        n_extra += copies.len() - 1;
+    }
+    assert!(
+        n_extra <= n_kills,
+        "{n_extra} second copies from {n_kills} kills: more than one per kill"
+    );
+    assert!(status(folder.path()).contains(&format!("0 pending, {N_RECIPIENTS} sent")));
+    println!(
+        "delivery kills: {n_kills} kills, {N_RECIPIENTS} recipients, none lost, {n_extra} second copies"
+    );
+}

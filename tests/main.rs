@@ -7,6 +7,7 @@ mod digest;
 mod golden;
 mod properties;
 mod reconcile;
+mod reliability;
 mod seeds;
 mod store;
 mod support;
