@@ -19,8 +19,12 @@ use crate::store::{Lang, Store, StoredItem};
 #[derive(Debug, Default)]
 pub struct Built {
     pub reconciled: Reconciled,
-    /// Output files written (created or replaced), relative to the output folder.
+    /// Output files written (created or replaced), relative to the output folder: the
+    /// feeds, indexes and the pages written with them. Pages written in bulk (more than
+    /// a batch) are only counted, in `n_pages_written`: a cold build of a large archive
+    /// need not hold every page's name.
     pub written: Vec<String>,
+    pub n_pages_written: usize,
     /// Output files whose bytes were already right.
     pub n_unchanged: usize,
     /// Item pages deleted because their item was retracted.
@@ -30,7 +34,7 @@ pub struct Built {
 impl Built {
     /// True if any output file was written or deleted.
     pub fn changed_outputs(&self) -> bool {
-        !self.written.is_empty() || !self.removed.is_empty()
+        !self.written.is_empty() || self.n_pages_written > 0 || !self.removed.is_empty()
     }
 }
 
@@ -102,12 +106,17 @@ impl Site {
             // delete.
             (self.store.item_ids()?, existing_pages(&self.config))
         };
-        let wanted: Vec<(String, String)> = ids
-            .iter()
-            .filter(|(id, _)| all || pending.contains(id) || !existing.contains(&page_path(id)))
-            .cloned()
-            .collect();
-        self.write_pages(&wanted, &mut built)?;
+        if all || existing.is_empty() {
+            // Every page (a cold build, new templates): no copy of the ids.
+            self.write_pages(&ids, &mut built)?;
+        } else {
+            let wanted: Vec<(String, String)> = ids
+                .iter()
+                .filter(|(id, _)| pending.contains(id) || !existing.contains(&page_path(id)))
+                .cloned()
+                .collect();
+            self.write_pages(&wanted, &mut built)?;
+        }
         if all {
             self.store.set_setting(PAGES_STAMP, &stamp)?;
         }
@@ -120,7 +129,7 @@ impl Site {
         outputs.push(("index.html".to_string(), self.templates.home(&self.config)?));
         outputs.push(("feeds.opml".to_string(), self.templates.opml(&self.config)?));
         built.publish(&self.config, &outputs)?;
-        if !settled {
+        if !existing.is_empty() {
             let wanted: HashSet<String> = ids.iter().map(|(id, _)| page_path(id)).collect();
             let mut stale: Vec<String> = existing.difference(&wanted).cloned().collect();
             stale.sort();
@@ -317,7 +326,7 @@ impl Site {
             let mut mark = |written: anyhow::Result<Vec<(String, Written)>>,
                             store: &mut Store|
              -> anyhow::Result<()> {
-                built.count(written?);
+                built.count_pages(written?);
                 let ids: Vec<&str> = batches[n_marked]
                     .iter()
                     .map(|(id, _)| id.as_str())
@@ -410,6 +419,16 @@ impl Built {
     fn publish(&mut self, config: &Config, outputs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
         self.count(publish::write_all(&config.output, outputs)?);
         Ok(())
+    }
+
+    /// Counts what writing a batch of pages did, without keeping their names.
+    fn count_pages(&mut self, written: Vec<(String, Written)>) {
+        let n_unchanged = written
+            .iter()
+            .filter(|(_, written)| *written == Written::Unchanged)
+            .count();
+        self.n_unchanged += n_unchanged;
+        self.n_pages_written += written.len() - n_unchanged;
     }
 
     /// Counts what writing a batch of outputs did.

@@ -76,7 +76,7 @@ pub fn report(config: &Config, built: &Built, what: &str, published_level: Level
         done.removed.len(),
         done.rejected.len(),
         done.n_unchanged,
-        built.written.len(),
+        built.written.len() + built.n_pages_written,
         built.n_unchanged,
         built.removed.len(),
     );

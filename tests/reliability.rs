@@ -500,3 +500,64 @@ fn a_full_disk_delays_publishing_and_loses_nothing() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     assert_eq!(daemon.stop(), Some(0));
 }
+
+/// Opens a connection to `address` and sends `bytes`; `None` if the server refused.
+fn connect_and_send(address: &str, bytes: &[u8]) -> Option<std::net::TcpStream> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.write_all(bytes).ok()?;
+    Some(stream)
+}
+
+#[test]
+fn slow_clients_and_a_crowd_of_idle_connections_do_not_stop_serving() {
+    use std::io::Read;
+    let mut daemon = Daemon::start("");
+    let address = daemon.address.clone();
+    // Slow clients: a request begun and never finished.
+    let slow: Vec<_> = (0..300)
+        .filter_map(|_| connect_and_send(&address, b"GET /en/atom.xml HTTP/1.1\r\nHost: x\r\n"))
+        .collect();
+    assert_eq!(
+        daemon.get("/en/atom.xml", &[]).status,
+        200,
+        "blocked by slow clients"
+    );
+    // A crowd past the connection limit, each having had one answer and now idle on a
+    // kept-alive connection.
+    let crowd: Vec<_> = (0..1100)
+        .filter_map(|_| {
+            let mut stream =
+                connect_and_send(&address, b"GET /zh/atom.xml HTTP/1.1\r\nHost: x\r\n\r\n")?;
+            stream
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .ok()?;
+            let mut buffer = [0u8; 256];
+            let _ = stream.read(&mut buffer);
+            Some(stream)
+        })
+        .collect();
+    // A newcomer is answered while all of them hold on (idle connections are let go).
+    let answered = wait_for(Duration::from_secs(60), "an answer past the crowd", || {
+        let mut stream = connect_and_send(
+            &address,
+            b"GET /en/feed.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text.starts_with("HTTP/1.1 200").then_some(text)
+    });
+    assert!(answered.contains("\"version\""));
+    // The slow clients are cut off by the header timeout rather than held forever.
+    let mut first = slow.into_iter().next().expect("a slow client");
+    first
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    let mut rest = Vec::new();
+    let cut = first.read_to_end(&mut rest);
+    assert!(cut.is_ok(), "a slow client was never cut off: {cut:?}");
+    drop(crowd);
+    assert_eq!(daemon.get("/", &[]).status, 200);
+    assert_eq!(daemon.stop(), Some(0));
+}
