@@ -875,3 +875,58 @@ fn killed_at_random_moments_during_a_delivery_loses_no_email() {
         "delivery kills: {n_kills} kills, {N_RECIPIENTS} recipients, none lost, {n_extra} second copies"
     );
 }
+
+/// A server that speaks SMTP as far as the message body, takes part of it and hangs up.
+fn drop_mid_data(listener: TcpListener) -> std::thread::JoinHandle<usize> {
+    use std::io::{BufRead, BufReader, Write};
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("twinfeed connects");
+        let mut writer = stream.try_clone().expect("a second handle");
+        let mut reader = BufReader::new(stream);
+        writer.write_all(b"220 localhost ESMTP\r\n").expect("greet");
+        let mut line = String::new();
+        let mut n_body_bytes = 0;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return n_body_bytes;
+            }
+            let command = line.to_ascii_uppercase();
+            if command.starts_with("EHLO") {
+                writer
+                    .write_all(b"250-localhost\r\n250 8BITMIME\r\n")
+                    .expect("ehlo");
+            } else if command.starts_with("DATA") {
+                writer.write_all(b"354 go ahead\r\n").expect("data");
+                // Take a few lines of the message, then drop the connection.
+                for _ in 0..5 {
+                    line.clear();
+                    n_body_bytes += reader.read_line(&mut line).unwrap_or(0);
+                }
+                return n_body_bytes;
+            } else {
+                writer.write_all(b"250 OK\r\n").expect("ok");
+            }
+        }
+    })
+}
+
+#[test]
+fn a_server_dropping_the_connection_mid_data_is_retried_and_delivered_once() {
+    let (listener, port) = listener();
+    let folder = site(port, &[("reader@example.org", "en")], "");
+    let dropper = drop_mid_data(listener);
+    let sent = send(folder.path());
+    assert!(dropper.join().expect("the server") > 0, "no body was sent");
+    assert_eq!(sent.status.code(), Some(1), "{}", stderr(&sent));
+    assert!(stdout(&sent).contains("1 to retry"), "{}", stdout(&sent));
+    // The same port now has a server that accepts.
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("the port again");
+    let sink = Sink::default();
+    serve_smtp(listener, sink.clone(), None);
+    wait_for_retry();
+    let again = send(folder.path());
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(mail_to(&sink.received(), "reader@example.org").len(), 1);
+    assert!(status(folder.path()).contains("0 pending, 1 sent"));
+}
