@@ -76,8 +76,11 @@ fn landing_article(n: usize) -> String {
     )
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// A file's modification time and size: what tells that it may have changed.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path)
+        .and_then(|m| Ok((m.modified()?, m.len())))
+        .ok()
 }
 
 /// Waits until both feeds on disk name `id`; polls by mtime, reads on change.
@@ -89,18 +92,22 @@ fn wait_published(public: &Path, id: &str, since: Instant) -> Duration {
     )
 }
 
-/// Waits until every one of these files holds `id`; polls by mtime, reads on change.
+/// Waits until every one of these files holds `id`; polls the mtime and size, reads on
+/// a change, and at least every 50 ms: a writer that rewrites a file in place (Hugo) can
+/// finish within the mtime's granularity after a read saw half of it.
 fn wait_in_feeds(feeds: &[PathBuf; 2], id: &str, since: Instant) -> Duration {
     let mut seen = [None, None];
+    let mut read_at = [since, since];
     let mut done = [false, false];
     loop {
         for (index, feed) in feeds.iter().enumerate() {
             if done[index] {
                 continue;
             }
-            let now = modified(feed);
-            if now != seen[index] {
+            let now = stamp(feed);
+            if now != seen[index] || read_at[index].elapsed() > Duration::from_millis(50) {
                 seen[index] = now;
+                read_at[index] = Instant::now();
                 done[index] = std::fs::read_to_string(feed).is_ok_and(|text| text.contains(id));
             }
         }

@@ -565,6 +565,15 @@ fn the_server_never_leaves_the_output_folder() {
         "/etc/",
         "/state/twinfeed.db",
         "/.hidden",
+        "/%00secret.txt",
+        "/zh/index.html%00.txt",
+        "/%252e%252e/secret.txt",
+        "//etc/passwd",
+        "/./../secret.txt",
+        "/zh/..;/..;/secret.txt",
+        "/zh/%2e%2e/%2e%2e/secret.txt",
+        "http://x/../secret.txt",
+        "/\\..\\secret.txt",
     ] {
         let answer = raw_request(
             &daemon.address,
