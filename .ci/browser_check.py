@@ -13,32 +13,18 @@ import base64
 import json
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import websocket
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from served import free_port, twinfeed_serving, wait_http
 
 
-def wait_http(url, seconds=60):
-    deadline = time.time() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read()
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.2)
+
+
 
 
 class Tab:
@@ -136,50 +122,45 @@ def check_page(tab, url, lang, shot):
 def main():
     binary, site, shots = (pathlib.Path(arg).resolve() for arg in sys.argv[1:4])
     shots.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    (site / "twinfeed.toml").write_text(f'[serve]\nlisten = "127.0.0.1:{port}"\n')
-    daemon = subprocess.Popen(
-        [str(binary), "run", "--config", str(site / "twinfeed.toml")],
-        stderr=subprocess.DEVNULL,
-    )
     profile = tempfile.mkdtemp()
     browser = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/")
-        debug_port = free_port()
-        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-        browser = subprocess.Popen(
-            [
-                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", f"--user-data-dir={profile}", f"--remote-debugging-port={debug_port}",
-                "--window-size=412,915", "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        targets = json.loads(wait_http(f"http://127.0.0.1:{debug_port}/json/list"))
-        page = next(target for target in targets if target["type"] == "page")
-        tab = Tab(page["webSocketDebuggerUrl"])
-        for domain in ("Page", "Runtime", "Log", "Network", "DOM", "CSS"):
-            tab.call(f"{domain}.enable")
-        public = site / "public"
-        chinese = 0
-        for lang in ("zh", "en"):
-            article = next(
-                path.name for path in sorted((public / lang).glob("*.html")) if path.name != "index.html"
+        with twinfeed_serving(binary, site) as base:
+            debug_port = free_port()
+            chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+            browser = subprocess.Popen(
+                [
+                    chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+                    f"--remote-debugging-port={debug_port}", "--window-size=412,915",
+                    "about:blank",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-            for name, path in (("index", "index.html"), ("article", article)):
-                chinese += check_page(tab, f"{base}/{lang}/{path}", lang, shots / f"{lang}-{name}.png")
-        if chinese < 2:
-            sys.exit("fewer than two pages had a Chinese heading to check glyphs on")
-        print("pages load in Chromium with no errors; Chinese glyphs drawn from a CJK font")
+            targets = json.loads(wait_http(f"http://127.0.0.1:{debug_port}/json/list"))
+            page = next(target for target in targets if target["type"] == "page")
+            tab = Tab(page["webSocketDebuggerUrl"])
+            for domain in ("Page", "Runtime", "Log", "Network", "DOM", "CSS"):
+                tab.call(f"{domain}.enable")
+            public = site / "public"
+            chinese = 0
+            for lang in ("zh", "en"):
+                article = next(
+                    path.name
+                    for path in sorted((public / lang).glob("*.html"))
+                    if path.name != "index.html"
+                )
+                for name, path in (("index", "index.html"), ("article", article)):
+                    shot = shots / f"{lang}-{name}.png"
+                    chinese += check_page(tab, f"{base}/{lang}/{path}", lang, shot)
+            if chinese < 2:
+                sys.exit("fewer than two pages had a Chinese heading to check glyphs on")
+            print("pages load in Chromium with no errors; Chinese glyphs drawn from a CJK font")
     finally:
         if browser:
             browser.kill()
-        daemon.terminate()
-        daemon.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
 
 

@@ -8,45 +8,22 @@ SITE_FOLDER must hold an inbox/ of articles with both languages (the seeds).
 """
 
 import pathlib
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 
 import feedparser
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from served import twinfeed_serving, wait_http
 
 
-def wait_http(url, seconds=60):
-    deadline = time.time() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read()
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.2)
+
+
 
 
 def main():
     binary, site = (pathlib.Path(arg).resolve() for arg in sys.argv[1:3])
-    port = free_port()
-    (site / "twinfeed.toml").write_text(f'[serve]\nlisten = "127.0.0.1:{port}"\n')
-    daemon = subprocess.Popen(
-        [str(binary), "run", "--config", str(site / "twinfeed.toml")],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/")
+    with twinfeed_serving(binary, site) as base:
         # One reader per format: newsboat keeps one copy of an item per GUID, and the RSS
         # and Atom feeds of a language share their ids.
         for name in ("rss.xml", "atom.xml"):
@@ -73,9 +50,6 @@ def main():
                     if not all(title.strip() for title in seen):
                         sys.exit(f"{url}: an item without a title: {seen}")
                     print(f"{url}: newsboat sees all {len(seen)} items with their titles")
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=30)
 
 
 if __name__ == "__main__":
