@@ -9,19 +9,7 @@
 mod corpus;
 mod timed;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-fn read_all(inbox: &Path) -> Duration {
-    let start = Instant::now();
-    let mut n_bytes = 0usize;
-    for entry in std::fs::read_dir(inbox).expect("the inbox") {
-        let bytes = std::fs::read(entry.expect("an entry").path()).expect("a file");
-        n_bytes += std::hint::black_box(bytes).len();
-    }
-    std::hint::black_box(n_bytes);
-    start.elapsed()
-}
+use std::time::Duration;
 
 fn stats(
     label: &str,
@@ -74,7 +62,7 @@ fn main() {
         for _ in 0..rounds {
             let _ = std::fs::remove_dir_all(site.path().join("state"));
             let _ = std::fs::remove_dir_all(site.path().join("public"));
-            floor.push(read_all(&inbox));
+            floor.push(corpus::read_all(&inbox));
             let (time, peak) = timed::twinfeed(&["build"], &config);
             cold.push(time);
             cold_peaks.push(peak);

@@ -14,7 +14,7 @@ mod timed;
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The times and peaks of one contender over the rounds.
 #[derive(Default)]
@@ -57,17 +57,6 @@ impl Runs {
             ratio(ours.peak(), self.peak()),
         );
     }
-}
-
-fn read_all(inbox: &Path) -> (Duration, Option<f64>) {
-    let start = Instant::now();
-    let mut n_bytes = 0usize;
-    for entry in std::fs::read_dir(inbox).expect("the inbox") {
-        let bytes = std::fs::read(entry.expect("an entry").path()).expect("a file");
-        n_bytes += std::hint::black_box(bytes).len();
-    }
-    std::hint::black_box(n_bytes);
-    (start.elapsed(), None)
 }
 
 fn fresh(folders: &[&Path]) {
@@ -125,7 +114,7 @@ fn main() {
             Runs::default(),
         );
         for _ in 0..rounds {
-            floor.push(read_all(&inbox));
+            floor.push((corpus::read_all(&inbox), None));
             fresh(&[&root.join("state"), &root.join("public")]);
             ours.push(timed::twinfeed(&["build"], &config));
             if let Some((binary, _)) = &hugo {

@@ -149,3 +149,16 @@ pub fn write(folder: &Path, n_files: usize) -> std::io::Result<u64> {
     }
     Ok(n_bytes)
 }
+
+/// Reads every file in `folder` once: the floor any tool that looks at the files pays.
+#[allow(dead_code)] // not every benchmark that shares the corpus measures the floor
+pub fn read_all(folder: &Path) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    let mut n_bytes = 0usize;
+    for entry in std::fs::read_dir(folder).expect("the folder") {
+        let bytes = std::fs::read(entry.expect("an entry").path()).expect("a file");
+        n_bytes += std::hint::black_box(bytes).len();
+    }
+    std::hint::black_box(n_bytes);
+    start.elapsed()
+}
