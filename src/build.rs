@@ -299,13 +299,7 @@ impl Site {
             let (to_mark, marking) = std::sync::mpsc::channel();
             scope.spawn(move || {
                 for items in rendering {
-                    let pages = items
-                        .iter()
-                        .map(|(stored, sibling)| {
-                            let page = templates.article(config, stored, sibling.as_deref())?;
-                            Ok((page_path(&stored.id), page))
-                        })
-                        .collect();
+                    let pages = render_items(config, templates, &items);
                     if to_write.send(pages).is_err() {
                         break;
                     }
@@ -335,14 +329,7 @@ impl Site {
                 store.mark_pages_written(&ids)
             };
             for batch in &batches {
-                let mut items = Vec::with_capacity(batch.len());
-                for (id, file) in *batch {
-                    if let Some(stored) = store.item(id)? {
-                        let sibling = store.sibling_id(file, stored.item.lang)?;
-                        items.push((stored, sibling));
-                    }
-                }
-                if to_render.send(items).is_err() {
+                if to_render.send(read_items(store, batch)?).is_err() {
                     break; // writing failed; its error is below
                 }
                 while let Ok(written) = marking.try_recv() {
@@ -360,18 +347,11 @@ impl Site {
 
     /// The pages of these `(id, file)` items, with their paths.
     fn render_pages(&self, items: &[(String, String)]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        let mut pages = Vec::with_capacity(items.len());
-        for (id, file) in items {
-            let Some(stored) = self.store.item(id)? else {
-                continue;
-            };
-            let sibling = self.store.sibling_id(file, stored.item.lang)?;
-            let page = self
-                .templates
-                .article(&self.config, &stored, sibling.as_deref())?;
-            pages.push((page_path(id), page));
-        }
-        Ok(pages)
+        render_items(
+            &self.config,
+            &self.templates,
+            &read_items(&self.store, items)?,
+        )
     }
 
     /// Records that these items' pages are on disk.
@@ -379,6 +359,37 @@ impl Site {
         let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
         self.store.mark_pages_written(&ids)
     }
+}
+
+/// The stored items of these `(id, file)` pairs with their siblings' ids: what a page
+/// needs from the store. Items gone since are left out.
+fn read_items(
+    store: &Store,
+    items: &[(String, String)],
+) -> anyhow::Result<Vec<(StoredItem, Option<String>)>> {
+    let mut read = Vec::with_capacity(items.len());
+    for (id, file) in items {
+        if let Some(stored) = store.item(id)? {
+            let sibling = store.sibling_id(file, stored.item.lang)?;
+            read.push((stored, sibling));
+        }
+    }
+    Ok(read)
+}
+
+/// The pages of these items, with their paths.
+fn render_items(
+    config: &Config,
+    templates: &Templates,
+    items: &[(StoredItem, Option<String>)],
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    items
+        .iter()
+        .map(|(stored, sibling)| {
+            let page = templates.article(config, stored, sibling.as_deref())?;
+            Ok((page_path(&stored.id), page))
+        })
+        .collect()
 }
 
 /// A Chinese item with its text converted to one script: same id and links, new tag.
