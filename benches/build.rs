@@ -7,6 +7,7 @@
 //! TWINFEED_BENCH_KEEP=1 keeps each generated site and prints where, for profiling).
 
 mod corpus;
+mod settings;
 mod timed;
 
 use std::time::Duration;
@@ -35,16 +36,8 @@ fn stats(
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("TWINFEED_BENCH_SIZES")
-        .unwrap_or_else(|_| "10000,100000".into())
-        .split(',')
-        .filter_map(|size| size.trim().parse().ok())
-        .collect();
-    let rounds: usize = std::env::var("TWINFEED_BENCH_ROUNDS")
-        .ok()
-        .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let sizes = settings::sizes("10000,100000");
+    let rounds = settings::number("TWINFEED_BENCH_ROUNDS", 3).max(1);
     println!(
         "build benchmark: {} cores, {rounds} rounds per size",
         std::thread::available_parallelism().map_or(1, usize::from)

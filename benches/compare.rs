@@ -10,6 +10,7 @@
 
 mod corpus;
 mod peers;
+mod settings;
 mod timed;
 
 use std::ffi::OsStr;
@@ -66,16 +67,8 @@ fn fresh(folders: &[&Path]) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("TWINFEED_BENCH_SIZES")
-        .unwrap_or_else(|_| "1000,10000,100000".into())
-        .split(',')
-        .filter_map(|size| size.trim().parse().ok())
-        .collect();
-    let rounds: usize = std::env::var("TWINFEED_BENCH_ROUNDS")
-        .ok()
-        .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let sizes = settings::sizes("1000,10000,100000");
+    let rounds = settings::number("TWINFEED_BENCH_ROUNDS", 3).max(1);
     let hugo = peers::hugo();
     let feedgen = peers::feedgen();
     println!(

@@ -17,17 +17,11 @@
 
 mod corpus;
 mod peers;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A daemon running on a site folder; killed when dropped.
 struct Daemon {
@@ -465,15 +459,11 @@ fn server(site: &Path, daemon: &Daemon, rounds: usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("TWINFEED_BENCH_SIZES")
-        .unwrap_or_else(|_| "1000,100000".into())
-        .split(',')
-        .filter_map(|size| size.trim().parse().ok())
-        .collect();
-    let landings = env_number("TWINFEED_BENCH_LANDINGS", 200).max(1);
-    let n_burst = env_number("TWINFEED_BENCH_BURST", 10_000);
-    let rounds = env_number("TWINFEED_BENCH_ROUNDS", 3).max(1);
-    let hugo_landings = env_number("TWINFEED_BENCH_HUGO_LANDINGS", 20);
+    let sizes = settings::sizes("1000,100000");
+    let landings = settings::number("TWINFEED_BENCH_LANDINGS", 200).max(1);
+    let n_burst = settings::number("TWINFEED_BENCH_BURST", 10_000);
+    let rounds = settings::number("TWINFEED_BENCH_ROUNDS", 3).max(1);
+    let hugo_landings = settings::number("TWINFEED_BENCH_HUGO_LANDINGS", 20);
     println!(
         "daemon benchmark: {} cores",
         std::thread::available_parallelism().map_or(1, usize::from)

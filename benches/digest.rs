@@ -8,6 +8,7 @@
 //! TWINFEED_BENCH_ROUNDS, default 3).
 
 mod corpus;
+mod settings;
 mod timed;
 
 use std::io::{BufRead, BufReader, Write};
@@ -56,15 +57,8 @@ impl Sink {
 }
 
 fn main() {
-    let n_recipients: usize = std::env::var("TWINFEED_BENCH_RECIPIENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
-    let rounds: usize = std::env::var("TWINFEED_BENCH_ROUNDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let n_recipients = settings::number("TWINFEED_BENCH_RECIPIENTS", 10_000);
+    let rounds = settings::number("TWINFEED_BENCH_ROUNDS", 3).max(1);
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
     let port = listener.local_addr().expect("an address").port();
     let sink = Sink::default();

@@ -5,6 +5,7 @@
 //! 5000; TWINFEED_BENCH_ROUNDS the rounds, default 7). Prints min / median / max.
 
 mod corpus;
+mod settings;
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -12,13 +13,6 @@ use std::time::{Duration, Instant};
 
 use twinfeed::decode::DEFAULT_MAX_BYTES;
 use twinfeed::ingest::ingest_bytes;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
 
 fn files_in(folder: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)?
@@ -82,8 +76,8 @@ fn summary(label: &str, times: &mut [Duration], n_bytes: u64, n_files: usize) {
 }
 
 fn main() -> std::io::Result<()> {
-    let n_files = env_number("TWINFEED_BENCH_FILES", 5000);
-    let n_rounds = env_number("TWINFEED_BENCH_ROUNDS", 7).max(1);
+    let n_files = settings::number("TWINFEED_BENCH_FILES", 5000);
+    let n_rounds = settings::number("TWINFEED_BENCH_ROUNDS", 7).max(1);
     let folder = tempfile::tempdir()?;
     let n_bytes = corpus::write(folder.path(), n_files)?;
     let paths = files_in(folder.path())?;

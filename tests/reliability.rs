@@ -364,6 +364,25 @@ fn hostile_files_get_a_reason_and_the_daemon_keeps_publishing() {
     assert_eq!(daemon.stop(), Some(0));
 }
 
+/// Lands one article and waits until it is published: the outputs exist before a fault.
+fn publish_first(daemon: &Daemon) {
+    drop_by_rename(
+        &daemon.inbox(),
+        "first.txt",
+        &article("First story", "Before."),
+    );
+    daemon.wait_for_feed("/en/atom.xml", "the first article", |feed| {
+        feed.entries.len() == 1
+    });
+}
+
+/// Waits until the daemon logs that publishing failed (and that it will retry).
+fn wait_for_failure(daemon: &Daemon) {
+    wait_for(Duration::from_secs(30), "the failure to be logged", || {
+        daemon.log().contains("publishing failed").then_some(())
+    });
+}
+
 #[test]
 fn a_locked_state_database_delays_publishing_and_loses_nothing() {
     let mut daemon = Daemon::start("");
@@ -378,9 +397,7 @@ fn a_locked_state_database_delays_publishing_and_loses_nothing() {
         &article("Locked out story", "Waits."),
     );
     // The daemon waits 5 s for the lock, then reports and retries.
-    wait_for(Duration::from_secs(30), "the failure to be logged", || {
-        daemon.log().contains("publishing failed").then_some(())
-    });
+    wait_for_failure(&daemon);
     assert_eq!(daemon.get("/", &[]).status, 200, "serving stopped");
     transaction.rollback().expect("release the lock");
     daemon.wait_for_feed("/en/atom.xml", "the English feed", |feed| {
@@ -394,14 +411,7 @@ fn a_locked_state_database_delays_publishing_and_loses_nothing() {
 #[test]
 fn an_output_folder_that_cannot_be_written_delays_publishing_and_loses_nothing() {
     let mut daemon = Daemon::start("");
-    drop_by_rename(
-        &daemon.inbox(),
-        "first.txt",
-        &article("First story", "Before."),
-    );
-    daemon.wait_for_feed("/en/atom.xml", "the English feed", |feed| {
-        feed.entries.len() == 1
-    });
+    publish_first(&daemon);
     // A file where the English folder was: nothing can be written under it (even as
     // root, unlike permissions).
     let en = daemon.path("public/en");
@@ -413,9 +423,7 @@ fn an_output_folder_that_cannot_be_written_delays_publishing_and_loses_nothing()
         "second.txt",
         &article("Second story", "During."),
     );
-    wait_for(Duration::from_secs(20), "the failure to be logged", || {
-        daemon.log().contains("publishing failed").then_some(())
-    });
+    wait_for_failure(&daemon);
     assert_eq!(
         daemon.get("/zh/atom.xml", &[]).status,
         200,
@@ -458,14 +466,7 @@ fn a_full_disk_delays_publishing_and_loses_nothing() {
     }
     let _unmount = Unmount(public.clone());
     let mut daemon = Daemon::start_in(folder, "");
-    drop_by_rename(
-        &daemon.inbox(),
-        "first.txt",
-        &article("First story", "Before."),
-    );
-    daemon.wait_for_feed("/en/atom.xml", "the English feed", |feed| {
-        feed.entries.len() == 1
-    });
+    publish_first(&daemon);
     // Fill the disk, leaving a few KiB, then land articles bigger than that.
     let filler = public.join("filler.bin");
     let mut size = 4 << 20;
@@ -480,9 +481,7 @@ fn a_full_disk_delays_publishing_and_loses_nothing() {
             &article(&format!("Full disk story {n}"), &long),
         );
     }
-    wait_for(Duration::from_secs(20), "the failure to be logged", || {
-        daemon.log().contains("publishing failed").then_some(())
-    });
+    wait_for_failure(&daemon);
     // Every feed still whole, and the daemon still serving.
     check_outputs(&public);
     assert_eq!(daemon.get("/en/atom.xml", &[]).status, 200);
