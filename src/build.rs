@@ -85,37 +85,45 @@ impl Site {
         };
         let stamp = pages_stamp(&self.config, &self.templates);
         let all = self.store.setting(PAGES_STAMP)?.as_deref() != Some(stamp.as_str());
-        let pending: HashSet<String> = self
-            .store
-            .pages_pending()?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
         // The page folders are listed (and every item id read) only when a page may be
         // missing or stale: something changed, or a page folder is not as the last
         // build left it. A no-change build of a large archive is then a scan of the inbox.
         let folders = page_folders_stamp(&self.config);
         let settled = !all
-            && pending.is_empty()
+            && !self.store.any_page_pending()?
             && !built.reconciled.items_changed()
             && self.store.setting(PAGE_FOLDERS)?.as_deref() == Some(folders.as_str());
-        let (ids, existing) = if settled {
-            (Vec::new(), HashSet::new())
+        // One listing of the page folders serves both ways: each item's page found in
+        // it is taken out, and what is left at the end is stale.
+        let mut stale = if settled {
+            HashSet::new()
         } else {
-            // One listing of the page folders serves both ways: pages to make, pages to
-            // delete.
-            (self.store.item_ids()?, existing_pages(&self.config))
+            existing_pages(&self.config)
         };
-        if all || existing.is_empty() {
-            // Every page (a cold build, new templates): no copy of the ids.
-            self.write_pages(&ids, &mut built)?;
-        } else {
-            let wanted: Vec<(String, String)> = ids
-                .iter()
-                .filter(|(id, _)| pending.contains(id) || !existing.contains(&page_path(id)))
-                .cloned()
-                .collect();
-            self.write_pages(&wanted, &mut built)?;
+        if !settled {
+            // The items are read from the store a batch at a time, never all at once.
+            let mut after = String::new();
+            let next = |store: &Store| -> anyhow::Result<Option<Vec<(String, String)>>> {
+                loop {
+                    let ids = store.item_ids_after(&after, PAGES_PER_BATCH)?;
+                    let Some((last, _, _)) = ids.last() else {
+                        return Ok(None);
+                    };
+                    after.clone_from(last);
+                    let wanted: Vec<(String, String)> = ids
+                        .into_iter()
+                        .filter(|(id, _, written)| {
+                            let on_disk = stale.remove(&page_path(id));
+                            all || !written || !on_disk
+                        })
+                        .map(|(id, file, _)| (id, file))
+                        .collect();
+                    if !wanted.is_empty() {
+                        return Ok(Some(wanted));
+                    }
+                }
+            };
+            self.write_pages(next, &mut built)?;
         }
         if all {
             self.store.set_setting(PAGES_STAMP, &stamp)?;
@@ -129,12 +137,9 @@ impl Site {
         outputs.push(("index.html".to_string(), self.templates.home(&self.config)?));
         outputs.push(("feeds.opml".to_string(), self.templates.opml(&self.config)?));
         built.publish(&self.config, &outputs)?;
-        if !existing.is_empty() {
-            let wanted: HashSet<String> = ids.iter().map(|(id, _)| page_path(id)).collect();
-            let mut stale: Vec<String> = existing.difference(&wanted).cloned().collect();
-            stale.sort();
-            built.remove_pages(&self.config, stale)?;
-        }
+        let mut stale: Vec<String> = stale.into_iter().collect();
+        stale.sort();
+        built.remove_pages(&self.config, stale)?;
         let folders_now = page_folders_stamp(&self.config);
         if self.store.setting(PAGE_FOLDERS)?.as_deref() != Some(folders_now.as_str()) {
             self.store.set_setting(PAGE_FOLDERS, &folders_now)?;
@@ -192,7 +197,8 @@ impl Site {
             built.publish(&self.config, &batch)?;
             self.mark_written(&wanted)?;
         } else {
-            self.write_pages(&wanted, &mut built)?;
+            let mut batches = wanted.chunks(PAGES_PER_BATCH);
+            self.write_pages(|_| Ok(batches.next().map(<[_]>::to_vec)), &mut built)?;
             built.publish(&self.config, &outputs)?;
         }
         let mut stale: Vec<String> = before
@@ -276,20 +282,15 @@ impl Site {
         Ok(files)
     }
 
-    /// Renders and writes the pages of these `(id, file)` items, in batches, as a
-    /// pipeline over three threads: this one reads batch k + 2 from the store while a
-    /// second renders batch k + 1 and a third writes batch k; this one records a batch's
-    /// pages as written once they are on disk.
+    /// Renders and writes the pages of the `(id, file)` items that `next` hands out a
+    /// batch at a time, as a pipeline over three threads: this one reads batch k + 2
+    /// from the store while a second renders batch k + 1 and a third writes batch k;
+    /// this one records a batch's pages as written once they are on disk.
     fn write_pages(
         &mut self,
-        wanted: &[(String, String)],
+        mut next: impl FnMut(&Store) -> anyhow::Result<Option<Vec<(String, String)>>>,
         built: &mut Built,
     ) -> anyhow::Result<()> {
-        if wanted.len() <= PAGES_PER_BATCH {
-            let pages = self.render_pages(wanted)?;
-            built.publish(&self.config, &pages)?;
-            return self.mark_written(wanted);
-        }
         type Read = Vec<(StoredItem, Option<String>)>;
         type Pages = Vec<(String, Vec<u8>)>;
         let (config, templates, store) = (&self.config, &self.templates, &mut self.store);
@@ -315,32 +316,32 @@ impl Site {
                     }
                 }
             });
-            let batches: Vec<&[(String, String)]> = wanted.chunks(PAGES_PER_BATCH).collect();
-            let mut n_marked = 0;
+            // The ids of the batches sent and not yet marked, oldest first.
+            let mut in_flight = std::collections::VecDeque::new();
             let mut mark = |written: anyhow::Result<Vec<(String, Written)>>,
+                            in_flight: &mut std::collections::VecDeque<Vec<String>>,
                             store: &mut Store|
              -> anyhow::Result<()> {
                 built.count_pages(written?);
-                let ids: Vec<&str> = batches[n_marked]
-                    .iter()
-                    .map(|(id, _)| id.as_str())
-                    .collect();
-                n_marked += 1;
+                let ids = in_flight.pop_front().context("a page batch went missing")?;
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
                 store.mark_pages_written(&ids)
             };
-            for batch in &batches {
-                if to_render.send(read_items(store, batch)?).is_err() {
+            while let Some(batch) = next(store)? {
+                let items = read_items(store, &batch)?;
+                in_flight.push_back(batch.into_iter().map(|(id, _)| id).collect());
+                if to_render.send(items).is_err() {
                     break; // writing failed; its error is below
                 }
                 while let Ok(written) = marking.try_recv() {
-                    mark(written, store)?;
+                    mark(written, &mut in_flight, store)?;
                 }
             }
             drop(to_render);
             for written in marking {
-                mark(written, store)?;
+                mark(written, &mut in_flight, store)?;
             }
-            anyhow::ensure!(n_marked == batches.len(), "a page thread stopped");
+            anyhow::ensure!(in_flight.is_empty(), "a page thread stopped");
             Ok(())
         })
     }

@@ -58,33 +58,44 @@ pub fn reconcile(config: &Config, store: &mut Store, now: i64) -> anyhow::Result
         skipped: scan.skipped,
         ..Reconciled::default()
     };
-    // Both lists are sorted by name: one merge pass pairs each inbox file with its
-    // record and finds the records whose files are gone.
-    let known = store.files()?;
-    let mut previous: Vec<Option<&FileRecord>> = Vec::with_capacity(scan.files.len());
+    // Both lists are sorted by name: one merge pass pairs each inbox file with what the
+    // store knows of it, and finds the files that are gone. Only the size and mtime of
+    // every known file are held; a file's whole record is read when they differ.
+    let known = store.file_stamps()?;
+    let mut same_stamp: Vec<Option<bool>> = Vec::with_capacity(scan.files.len());
     let mut gone: Vec<&str> = Vec::new();
-    let mut records = known.iter().peekable();
+    let mut stamps = known.iter().peekable();
     for file in &scan.files {
-        while let Some(record) = records.next_if(|record| record.name < file.name) {
-            gone.push(&record.name);
+        while let Some(stamp) = stamps.next_if(|stamp| stamp.name < file.name) {
+            gone.push(&stamp.name);
         }
-        previous.push(records.next_if(|record| record.name == file.name));
+        let stamp = stamps.next_if(|stamp| stamp.name == file.name);
+        same_stamp
+            .push(stamp.map(|stamp| stamp.size == file.size && stamp.mtime_ns == file.mtime_ns));
     }
-    gone.extend(records.map(|record| record.name.as_str()));
+    gone.extend(stamps.map(|stamp| stamp.name.as_str()));
     let mut orphans = HashSet::new();
     for name in gone {
         orphans.extend(retract(store, name, &mut done)?);
     }
-    let jobs: Vec<Job> = scan
-        .files
-        .iter()
-        .zip(previous)
-        .map(|(file, previous)| Job {
+    drop(known);
+    let mut jobs = Vec::new();
+    for (file, same_stamp) in scan.files.iter().zip(same_stamp) {
+        let force = orphans.contains(&file.name);
+        if same_stamp == Some(true) && !force {
+            done.n_unchanged += 1;
+            continue;
+        }
+        let previous = match same_stamp {
+            Some(_) => store.file(&file.name)?.map(Box::new),
+            None => None,
+        };
+        jobs.push(Job {
             file,
             previous,
-            force: orphans.contains(&file.name),
-        })
-        .collect();
+            force,
+        });
+    }
     reconcile_files(config, store, &jobs, now, &mut done)?;
     Ok(done)
 }
@@ -129,10 +140,10 @@ pub fn reconcile_names(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let jobs: Vec<Job> = present
         .iter()
-        .zip(&records)
+        .zip(records)
         .map(|(file, previous)| Job {
             file,
-            previous: previous.as_ref(),
+            previous: previous.map(Box::new),
             force: orphans.contains(&file.name),
         })
         .collect();
@@ -154,7 +165,8 @@ fn retract(store: &mut Store, name: &str, done: &mut Reconciled) -> anyhow::Resu
 /// if its metadata did not change (a duplicate whose original left).
 struct Job<'a> {
     file: &'a InboxFile,
-    previous: Option<&'a FileRecord>,
+    /// Boxed: a cold build holds a job per inbox file, nearly all without a record.
+    previous: Option<Box<FileRecord>>,
     force: bool,
 }
 
@@ -162,7 +174,7 @@ impl Job<'_> {
     /// True when the file need not even be read: its size and mtime match its record.
     fn unchanged(&self) -> bool {
         !self.force
-            && self.previous.is_some_and(|record| {
+            && self.previous.as_ref().is_some_and(|record| {
                 record.size == self.file.size && record.mtime_ns == self.file.mtime_ns
             })
     }
@@ -250,7 +262,11 @@ fn look(config: &Config, job: &Job) -> Looked {
         // Too large to read: the size and mtime stand in for the content.
         None => format!("unread:{}:{}", job.file.size, job.file.mtime_ns),
     };
-    let touched = job.previous.is_some_and(|previous| previous.hash == hash) && !job.force;
+    let touched = job
+        .previous
+        .as_ref()
+        .is_some_and(|previous| previous.hash == hash)
+        && !job.force;
     let ingested = (!touched).then(|| match &bytes {
         Some(bytes) => ingest::ingest_bytes(bytes, config.max_file_bytes),
         None => Err(Rejection::TooLarge {
@@ -287,7 +303,7 @@ fn save(
     now: i64,
     done: &mut Reconciled,
 ) -> anyhow::Result<()> {
-    let (file, previous) = (job.file, job.previous);
+    let (file, previous) = (job.file, job.previous.as_ref());
     let (hash, ingested) = match looked {
         Looked::Unreadable(error) => {
             done.unreadable.push((file.name.clone(), error));

@@ -137,6 +137,15 @@ pub struct FileRecord {
     pub duplicate_of: Option<String>,
 }
 
+/// What the store last saw of a file's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    pub name: String,
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+}
+
 /// An item to store for a file, as the formatter made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewItem {
@@ -329,6 +338,26 @@ impl Store {
         Ok(record)
     }
 
+    /// The name, size and mtime of every file seen, by name: what tells an unchanged
+    /// file, in a fraction of the memory of the whole records.
+    pub fn file_stamps(&self) -> anyhow::Result<Vec<FileStamp>> {
+        // In table order, sorted here, as `files` does.
+        let mut statement = self
+            .connection
+            .prepare("SELECT name, size, mtime_ns FROM files")?;
+        let mut stamps: Vec<FileStamp> = statement
+            .query_map([], |row| {
+                Ok(FileStamp {
+                    name: row.get(0)?,
+                    size: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                    mtime_ns: row.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        stamps.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(stamps)
+    }
+
     /// Every file seen, by name.
     pub fn files(&self) -> anyhow::Result<Vec<FileRecord>> {
         // In table order, sorted here: `ORDER BY name` would walk the name index and
@@ -514,6 +543,33 @@ impl Store {
         }
         transaction.commit()?;
         Ok(())
+    }
+
+    /// Whether any item's page has not been written since it last changed.
+    pub fn any_page_pending(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .connection
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM items WHERE page_written = 0)")?
+            .query_row([], |row| row.get(0))?)
+    }
+
+    /// The next `limit` items after id `after` (all of them from `""`), by id, as
+    /// `(id, file, page written)`: the items in batches, never all held at once.
+    pub fn item_ids_after(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(String, String, bool)>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, file, page_written FROM items WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ids = statement
+            .query_map(rusqlite::params![after, limit], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
     }
 
     /// Every item's id and file, by id.

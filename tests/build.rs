@@ -467,3 +467,42 @@ fn a_large_inbox_read_in_parallel_batches_is_stored_in_name_order() {
     let stderr = site.build();
     assert!(stderr.contains("0 files written"), "{stderr}");
 }
+
+#[test]
+fn pages_lost_or_planted_in_a_large_archive_are_put_right_batch_by_batch() {
+    // Enough items for several page batches: the build reads the items a batch at a
+    // time and must still find a lost page in any batch, and a planted one anywhere.
+    let site = Site::with_seeds("");
+    for n in 0..600 {
+        let article = crate::daemon::article(&format!("Story {n}"), &format!("Body {n}."));
+        std::fs::write(site.path(&format!("inbox/bulk-{n:04}.txt")), article).expect("write");
+    }
+    site.build();
+    let lost: Vec<PathBuf> = [0, 317, 599]
+        .iter()
+        .map(|n| site.path(&format!("public/en/bulk-{n:04}.html")))
+        .collect();
+    let before: Vec<Vec<u8>> = lost
+        .iter()
+        .map(|page| std::fs::read(page).expect("a page"))
+        .collect();
+    for page in &lost {
+        std::fs::remove_file(page).expect("lose a page");
+    }
+    let planted = [
+        site.path("public/en/000_planted.html"),
+        site.path("public/zh/zzz_planted.html"),
+    ];
+    for page in &planted {
+        std::fs::write(page, "stale").expect("plant a page");
+    }
+    let stderr = site.build();
+    assert!(stderr.contains(" 3 files written"), "{stderr}");
+    assert!(stderr.contains(" 2 deleted"), "{stderr}");
+    for (page, before) in lost.iter().zip(&before) {
+        assert_eq!(&std::fs::read(page).expect("the page again"), before);
+    }
+    assert!(planted.iter().all(|page| !page.exists()));
+    let stderr = site.build();
+    assert!(stderr.contains(" 0 files written"), "{stderr}");
+}
