@@ -78,7 +78,12 @@ impl Site {
     /// Reconciles the whole inbox, makes the item pages that need it, renders every
     /// feed, index, the home page and OPML, and deletes the pages of retracted items.
     pub fn build(&mut self, now: i64) -> anyhow::Result<Built> {
+        let started = std::time::Instant::now();
         let reconciled = reconcile(&self.config, &mut self.store, now)?;
+        log::debug!(
+            "reconciled the inbox in {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
         let mut built = Built {
             reconciled,
             ..Built::default()
@@ -123,7 +128,13 @@ impl Site {
                     }
                 }
             };
+            let started = std::time::Instant::now();
             self.write_pages(next, &mut built)?;
+            log::debug!(
+                "wrote {} pages in {:.3} s",
+                built.n_pages_written,
+                started.elapsed().as_secs_f64()
+            );
         }
         if all {
             self.store.set_setting(PAGES_STAMP, &stamp)?;
