@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::cut::Script;
 use crate::scan::count_triples;
 
 /// The language of one paragraph, decided from its characters alone.
@@ -51,6 +52,16 @@ pub fn is_han(c: char) -> bool {
 /// which hold the accented letters of pinyin and European names).
 pub fn is_latin_letter(c: char) -> bool {
     c.is_ascii_alphabetic() || (matches!(c, '\u{C0}'..='\u{24F}') && c.is_alphabetic())
+}
+
+/// The letters of one script in a text: Han characters for Chinese, Latin letters for
+/// English.
+pub fn count_letters(text: &str, script: Script) -> usize {
+    let (n_han, n_latin) = count_han_and_latin(text);
+    match script {
+        Script::Chinese => n_han,
+        Script::English => n_latin,
+    }
 }
 
 /// Decides a paragraph's language. A Han character carries about as much as a short

@@ -265,7 +265,26 @@ impl Reader {
 
 /// Builds one language's item: a title line with no paragraphs after it becomes the
 /// only paragraph; a missing title is derived from the first paragraph.
+/// An item with fewer letters of its script than this (title and text together) is
+/// dropped: a stray letter (say, junk bytes decoded as `Ā`) is not an article.
+const MIN_LETTERS: usize = 2;
+
 fn finish_item(mut collected: Collected, script: Script, notes: &mut Vec<String>) -> Option<Item> {
+    let texts = collected.title.iter().map(|(title, _)| title);
+    let n_letters: usize = texts
+        .chain(&collected.paragraphs)
+        .map(|text| lang::count_letters(text, script))
+        .sum();
+    if n_letters < MIN_LETTERS && (collected.title.is_some() || !collected.paragraphs.is_empty()) {
+        let language = match script {
+            Script::Chinese => "Chinese",
+            Script::English => "English",
+        };
+        notes.push(format!(
+            "dropped the {language} text: {n_letters} letter of it is not an article"
+        ));
+        return None;
+    }
     if collected.paragraphs.is_empty() {
         let (title, _) = collected.title.take()?;
         collected.paragraphs.push(title);
@@ -346,5 +365,19 @@ mod tests {
             Some(1)
         );
         assert_eq!(article.date, NaiveDate::from_ymd_opt(2020, 8, 4));
+    }
+
+    #[test]
+    fn a_single_letter_is_not_an_item() {
+        // Junk bytes behind a UTF-16 byte-order mark decode to one Latin letter.
+        let junk = format("\u{100}");
+        assert!(junk.is_empty(), "{junk:?}");
+        assert!(junk.notes.iter().any(|note| note.contains("English")));
+        assert!(format("\u{4E2D}").is_empty());
+        // Two letters are the least an item has; the other language is unaffected.
+        assert!(format("Hi").en.is_some());
+        assert!(format("\u{4E2D}\u{6587}").zh.is_some());
+        let mixed = format("\u{4E2D}\u{6587}\n\nx");
+        assert!(mixed.zh.is_some() && mixed.en.is_none(), "{mixed:?}");
     }
 }
