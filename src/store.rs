@@ -374,15 +374,14 @@ impl Store {
 
     /// The name of another accepted, non-duplicate file with this content hash.
     pub fn original_with_hash(&self, hash: &str, except: &str) -> anyhow::Result<Option<String>> {
-        let name = self
+        // The earliest seen, by name among equals; chosen here, not by `ORDER BY` (see
+        // `ORIGINAL_WITH_HASH`).
+        let candidates: Vec<(i64, String)> = self
             .connection
-            .prepare_cached(
-                "SELECT name FROM files WHERE hash = ?1 AND name <> ?2 \
-                 AND rejected IS NULL AND duplicate_of IS NULL ORDER BY first_seen, name LIMIT 1",
-            )?
-            .query_row([hash, except], |row| row.get(0))
-            .optional()?;
-        Ok(name)
+            .prepare_cached(ORIGINAL_WITH_HASH)?
+            .query_map([hash, except], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(candidates.into_iter().min().map(|(_, name)| name))
     }
 
     /// Records a file and replaces its items with `items`, in one transaction. An item
@@ -464,23 +463,25 @@ impl Store {
 
     /// Files recorded as having the same content as `name`.
     pub fn duplicates_of(&self, name: &str) -> anyhow::Result<Vec<String>> {
-        let names = self
+        let mut names: Vec<String> = self
             .connection
-            .prepare_cached("SELECT name FROM files WHERE duplicate_of = ?1 ORDER BY name")?
+            .prepare_cached(DUPLICATES_OF)?
             .query_map([name], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
+        names.sort_unstable(); // not `ORDER BY`: see `ORIGINAL_WITH_HASH`
         Ok(names)
     }
 
     /// The ids of one file's items, with their languages.
     pub fn items_of_file(&self, name: &str) -> anyhow::Result<Vec<(String, Lang)>> {
-        let ids = self
+        let mut ids: Vec<(String, Lang)> = self
             .connection
-            .prepare_cached("SELECT id, lang FROM items WHERE file = ?1 ORDER BY lang")?
+            .prepare_cached(ITEMS_OF_FILE)?
             .query_map([name], |row| {
                 Ok((row.get(0)?, parsed_column(row, 1, Lang::parse)?))
             })?
             .collect::<Result<_, _>>()?;
+        ids.sort_unstable_by_key(|(_, lang)| lang.as_str()); // see `ORIGINAL_WITH_HASH`
         Ok(ids)
     }
 
@@ -560,14 +561,10 @@ impl Store {
         after: &str,
         limit: usize,
     ) -> anyhow::Result<Vec<(String, String, bool)>> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT id, file, page_written FROM items WHERE id > ?1 ORDER BY id LIMIT ?2",
-        )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The limit is written into the statement, not bound: see `ORIGINAL_WITH_HASH`.
+        let mut statement = self.connection.prepare_cached(&item_ids_after_sql(limit))?;
         let ids = statement
-            .query_map(rusqlite::params![after, limit], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?
+            .query_map([after], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
             .collect::<Result<_, _>>()?;
         Ok(ids)
     }
@@ -966,6 +963,19 @@ fn new_item_id(connection: &Connection, file: &str, lang: Lang) -> rusqlite::Res
     })
 }
 
+/// The statements that run per file or per batch. None has an `ORDER BY` over an
+/// equality lookup or a bound `LIMIT`: with STAT4 (as bundled) SQLite marks such a
+/// statement expired whenever rusqlite's cache clears its bindings, and compiles it
+/// again at its next use. These sort in Rust or write constants into the SQL instead;
+/// a test checks that none is compiled twice.
+const ORIGINAL_WITH_HASH: &str = "SELECT first_seen, name FROM files WHERE hash = ?1 \
+     AND name <> ?2 AND rejected IS NULL AND duplicate_of IS NULL";
+const DUPLICATES_OF: &str = "SELECT name FROM files WHERE duplicate_of = ?1";
+const ITEMS_OF_FILE: &str = "SELECT id, lang FROM items WHERE file = ?1";
+fn item_ids_after_sql(limit: usize) -> String {
+    format!("SELECT id, file, page_written FROM items WHERE id > ?1 ORDER BY id LIMIT {limit}")
+}
+
 const FILE_COLUMNS: &str =
     "name, size, mtime_ns, hash, first_seen, last_changed, rejected, duplicate_of";
 
@@ -1028,4 +1038,79 @@ fn parsed_column<T>(
             message.into(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    fn record(name: &str, hash: &str, first_seen: i64) -> FileRecord {
+        FileRecord {
+            name: name.into(),
+            size: 1,
+            mtime_ns: 1,
+            hash: hash.into(),
+            first_seen,
+            last_changed: first_seen,
+            rejected: None,
+            duplicate_of: None,
+        }
+    }
+
+    fn item(lang: Lang) -> NewItem {
+        NewItem {
+            lang,
+            tag: match lang {
+                Lang::Zh => LangTag::ZhHans,
+                Lang::En => LangTag::En,
+            },
+            title: "t".into(),
+            title_explicit: false,
+            summary: "s".into(),
+            paragraphs: vec!["p".into()],
+            date: None,
+            source: None,
+            keywords: Vec::new(),
+            published: 1,
+        }
+    }
+
+    #[test]
+    fn statements_run_per_file_are_compiled_once() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let mut store = Store::open(&folder.path().join("state.db")).expect("a store");
+        for n in 0..40 {
+            let name = format!("{n:02}.txt");
+            // Every fourth file repeats an earlier one's content; some were seen earlier.
+            let hash = format!("h{}", if n % 4 == 3 { n - 3 } else { n });
+            let original = store.original_with_hash(&hash, &name).expect("a lookup");
+            assert_eq!(original.is_some(), n % 4 == 3, "{name}");
+            let mut saved = record(&name, &hash, 100 - n);
+            saved.duplicate_of = original;
+            store
+                .save_file(&saved, &[item(Lang::Zh), item(Lang::En)])
+                .expect("save");
+            store.duplicates_of(&name).expect("duplicates");
+            assert_eq!(store.items_of_file(&name).expect("items").len(), 2);
+        }
+        let mut after = String::new();
+        while let Some((last, _, _)) = store.item_ids_after(&after, 7).expect("ids").pop() {
+            after = last;
+        }
+        let queries = [
+            ORIGINAL_WITH_HASH.to_string(),
+            DUPLICATES_OF.to_string(),
+            ITEMS_OF_FILE.to_string(),
+            item_ids_after_sql(7),
+        ];
+        for sql in queries {
+            let statement = store.connection.prepare_cached(&sql).expect("cached");
+            assert_eq!(
+                statement.get_status(StatementStatus::RePrepare),
+                0,
+                "compiled again: {sql}"
+            );
+        }
+    }
 }
