@@ -386,60 +386,14 @@ impl Store {
 
     /// Records a file and replaces its items with `items`, in one transaction. An item
     /// keeps the id it was given when first stored; a language the file no longer has
-    /// is retracted.
+    /// is retracted. Inside `in_transaction` it is part of that transaction, which an
+    /// error rolls back whole (a savepoint per file would copy every page it touches).
     pub fn save_file(&mut self, record: &FileRecord, items: &[NewItem]) -> anyhow::Result<()> {
-        // A savepoint, so that it nests in a caller's `in_transaction`.
-        let transaction = self.connection.savepoint()?;
-        transaction.prepare_cached(
-            "INSERT INTO files (name, size, mtime_ns, hash, first_seen, last_changed, rejected, duplicate_of)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (name) DO UPDATE SET size = ?2, mtime_ns = ?3, hash = ?4,
-                 last_changed = ?6, rejected = ?7, duplicate_of = ?8",
-        )?
-        .execute(params![
-                record.name,
-                i64::try_from(record.size).unwrap_or(i64::MAX),
-                record.mtime_ns,
-                record.hash,
-                record.first_seen,
-                record.last_changed,
-                record.rejected,
-                record.duplicate_of,
-            ])?;
-        let langs: Vec<&str> = items.iter().map(|item| item.lang.as_str()).collect();
-        transaction
-            .prepare_cached(
-                "DELETE FROM items WHERE file = ?1 AND lang NOT IN (SELECT value FROM json_each(?2))",
-            )?
-            .execute(params![record.name, serde_json::to_string(&langs)?])?;
-        for item in items {
-            let id = new_item_id(&transaction, &record.name, item.lang)?;
-            transaction.prepare_cached(
-                "INSERT INTO items (id, file, lang, tag, title, title_explicit, summary, paragraphs,
-                                    date, source, keywords, published, updated, page_written,
-                                    seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0,
-                         (SELECT coalesce(max(rowid), 0) + 1 FROM items))
-                 ON CONFLICT (file, lang) DO UPDATE SET tag = ?4, title = ?5, title_explicit = ?6,
-                     summary = ?7, paragraphs = ?8, date = ?9, source = ?10, keywords = ?11,
-                     published = ?12, updated = ?13, page_written = 0",
-            )?
-            .execute(params![
-                    id,
-                    record.name,
-                    item.lang.as_str(),
-                    item.tag.as_str(),
-                    item.title,
-                    item.title_explicit,
-                    item.summary,
-                    serde_json::to_string(&item.paragraphs)?,
-                    item.date.map(|date| date.format("%Y-%m-%d").to_string()),
-                    item.source,
-                    serde_json::to_string(&item.keywords)?,
-                    item.published,
-                    record.last_changed,
-                ])?;
+        if !self.connection.is_autocommit() {
+            return save_file_in(&self.connection, record, items);
         }
+        let transaction = self.connection.transaction()?;
+        save_file_in(&transaction, record, items)?;
         transaction.commit()?;
         Ok(())
     }
@@ -961,6 +915,69 @@ fn new_item_id(connection: &Connection, file: &str, lang: Lang) -> rusqlite::Res
     } else {
         by_stem
     })
+}
+
+/// `Store::save_file` on a connection that is in a transaction.
+fn save_file_in(
+    transaction: &Connection,
+    record: &FileRecord,
+    items: &[NewItem],
+) -> anyhow::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO files (name, size, mtime_ns, hash, first_seen, last_changed, rejected,
+                                duplicate_of)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (name) DO UPDATE SET size = ?2, mtime_ns = ?3, hash = ?4,
+                 last_changed = ?6, rejected = ?7, duplicate_of = ?8",
+        )?
+        .execute(params![
+            record.name,
+            i64::try_from(record.size).unwrap_or(i64::MAX),
+            record.mtime_ns,
+            record.hash,
+            record.first_seen,
+            record.last_changed,
+            record.rejected,
+            record.duplicate_of,
+        ])?;
+    let langs: Vec<&str> = items.iter().map(|item| item.lang.as_str()).collect();
+    transaction
+        .prepare_cached(
+            "DELETE FROM items WHERE file = ?1 AND lang NOT IN (SELECT value FROM json_each(?2))",
+        )?
+        .execute(params![record.name, serde_json::to_string(&langs)?])?;
+    for item in items {
+        let id = new_item_id(transaction, &record.name, item.lang)?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO items (id, file, lang, tag, title, title_explicit, summary,
+                                    paragraphs, date, source, keywords, published, updated,
+                                    page_written, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0,
+                         (SELECT coalesce(max(rowid), 0) + 1 FROM items))
+                 ON CONFLICT (file, lang) DO UPDATE SET tag = ?4, title = ?5,
+                     title_explicit = ?6, summary = ?7, paragraphs = ?8, date = ?9,
+                     source = ?10, keywords = ?11, published = ?12, updated = ?13,
+                     page_written = 0",
+            )?
+            .execute(params![
+                id,
+                record.name,
+                item.lang.as_str(),
+                item.tag.as_str(),
+                item.title,
+                item.title_explicit,
+                item.summary,
+                serde_json::to_string(&item.paragraphs)?,
+                item.date.map(|date| date.format("%Y-%m-%d").to_string()),
+                item.source,
+                serde_json::to_string(&item.keywords)?,
+                item.published,
+                record.last_changed,
+            ])?;
+    }
+    Ok(())
 }
 
 /// The statements that run per file or per batch. None has an `ORDER BY` over an
