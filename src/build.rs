@@ -59,11 +59,21 @@ pub struct Site {
 }
 
 impl Site {
-    /// Loads the templates, creates the inbox if needed and opens the store.
+    /// Loads the templates, creates the inbox if needed and opens the store. Temporary
+    /// files an interrupted run left in the output folder and its feed-only folders are
+    /// removed (the page folders' are, when a build lists them).
     pub fn open(config: Config) -> anyhow::Result<Site> {
         let templates = Templates::load(&config.templates)?;
         create_inbox(&config)?;
         let store = Store::open(&config.state)?;
+        let feed_folders = config.zh_variants.iter().map(|variant| variant.tag());
+        let n_leftovers: usize = std::iter::once(config.output.clone())
+            .chain(feed_folders.map(|tag| config.output.join(tag.as_str())))
+            .map(|folder| publish::remove_leftovers(&folder))
+            .sum();
+        if n_leftovers > 0 {
+            log::info!("removed {n_leftovers} temporary files left by an interrupted run");
+        }
         Ok(Site {
             config,
             templates,
@@ -514,18 +524,27 @@ fn page_folders_stamp(config: &Config) -> String {
         .join(",")
 }
 
+/// The item pages on disk. Temporary files left there by a writer that was killed are
+/// removed on the way (a folder they were left in has a new mtime, so it is listed).
 fn existing_pages(config: &Config) -> HashSet<String> {
     let mut pages = HashSet::new();
+    let mut n_leftovers = 0;
     for lang in [Lang::Zh, Lang::En] {
-        let Ok(entries) = std::fs::read_dir(config.output.join(lang.as_str())) else {
+        let folder = config.output.join(lang.as_str());
+        let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.ends_with(".html") && name != "index.html" {
                 pages.insert(format!("{}/{name}", lang.as_str()));
+            } else if publish::is_leftover(&name) && std::fs::remove_file(entry.path()).is_ok() {
+                n_leftovers += 1;
             }
         }
+    }
+    if n_leftovers > 0 {
+        log::info!("removed {n_leftovers} temporary files left by an interrupted run");
     }
     pages
 }

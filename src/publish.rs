@@ -203,6 +203,44 @@ pub fn remove(root: &Path, relative: &Path) -> anyhow::Result<bool> {
     }
 }
 
+/// True for the name of a temporary file made here that no running writer owns: one
+/// left by a process killed mid-publish. The names carry the writer's process id
+/// (`.{name}.{pid}.tmp`, `.{pid}.{n}.old.tmp`); a file is left over when that process is
+/// gone, or is this one (call it only when this process is not writing). Without
+/// `/proc` only this process's own files count.
+pub fn is_leftover(name: &str) -> bool {
+    let Some(inner) = name
+        .strip_prefix('.')
+        .and_then(|name| name.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let pid = match inner.strip_suffix(".old") {
+        Some(old) => old.split('.').next(),
+        None => inner.rsplit('.').next(),
+    };
+    let Some(pid) = pid.and_then(|pid| pid.parse::<u32>().ok()) else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return true;
+    }
+    Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes the [leftover](is_leftover) temporary files in `folder`; returns how many.
+/// Call it only when this process is not writing there.
+pub fn remove_leftovers(folder: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(folder) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| is_leftover(&entry.file_name().to_string_lossy()))
+        .filter(|entry| fs::remove_file(entry.path()).is_ok())
+        .count()
+}
+
 /// `root/relative`, refusing a `relative` that is absolute or climbs out with `..`.
 fn inside(root: &Path, relative: &Path) -> anyhow::Result<PathBuf> {
     let plain = relative
@@ -220,6 +258,41 @@ fn inside(root: &Path, relative: &Path) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_are_the_temporary_files_of_writers_that_are_gone() {
+        let me = std::process::id();
+        let gone = (1..u32::MAX)
+            .map(|n| u32::MAX - n)
+            .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            .expect("a process id nobody has");
+        let alive = 1; // init
+        assert!(is_leftover(&format!(".rss.xml.{gone}.tmp")));
+        assert!(is_leftover(&format!(".{gone}.7.old.tmp")));
+        assert!(is_leftover(&format!(".a.b.html.{me}.tmp")));
+        assert!(!is_leftover(&format!(".rss.xml.{alive}.tmp")));
+        assert!(!is_leftover(&format!(".{alive}.7.old.tmp")));
+        for other in [
+            "rss.xml",
+            ".hidden.tmp",
+            ".x.notapid.tmp",
+            "a.1.tmp",
+            ".x.1.tmp.bak",
+        ] {
+            assert!(!is_leftover(other), "{other}");
+        }
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        for name in [
+            format!(".p.html.{gone}.tmp"),
+            format!(".p.html.{alive}.tmp"),
+        ] {
+            fs::write(folder.path().join(name), "x").expect("write");
+        }
+        fs::write(folder.path().join("p.html"), "x").expect("write");
+        assert_eq!(remove_leftovers(folder.path()), 1);
+        assert_eq!(remove_leftovers(folder.path()), 0);
+        assert_eq!(fs::read_dir(folder.path()).expect("list").count(), 2);
+    }
 
     #[test]
     fn creates_replaces_and_leaves_unchanged_files_alone() {

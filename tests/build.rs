@@ -506,3 +506,38 @@ fn pages_lost_or_planted_in_a_large_archive_are_put_right_batch_by_batch() {
     let stderr = site.build();
     assert!(stderr.contains(" 0 files written"), "{stderr}");
 }
+
+#[test]
+fn temporary_files_of_an_interrupted_run_are_removed() {
+    let site = Site::with_seeds("");
+    site.build();
+    // Left by writers that were killed: a process id that no process has now.
+    let gone = (1..u32::MAX)
+        .map(|n| u32::MAX - n)
+        .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        .expect("a process id nobody has");
+    let left = [
+        format!("public/.index.html.{gone}.tmp"),
+        format!("public/zh/.003_77a3382a7273a2e2.html.{gone}.tmp"),
+        format!("public/en/.{gone}.12.old.tmp"),
+    ];
+    // A live process's (this test's) file, and a hidden file twinfeed did not make.
+    let kept = [
+        format!("public/en/.rss.xml.{}.tmp", std::process::id()),
+        "public/zh/.notes.tmp".to_string(),
+    ];
+    for relative in left.iter().chain(&kept) {
+        std::fs::write(site.path(relative), "partial").expect("plant a file");
+    }
+    let stderr = site.build();
+    for relative in &left {
+        assert!(!site.path(relative).exists(), "{relative} is still there");
+    }
+    for relative in &kept {
+        assert!(site.path(relative).exists(), "{relative} was removed");
+    }
+    assert!(
+        stderr.contains("temporary files left by an interrupted run"),
+        "{stderr}"
+    );
+}

@@ -209,6 +209,27 @@ fn killed_at_random_moments_during_an_ingest_of_a_thousand_files() {
     }
     let log = daemon.log();
     assert!(!log.contains("panicked"), "{log}");
+    // The killed runs left temporary files behind; the next run removes them all.
+    let output = Command::new(env!("CARGO_BIN_EXE_twinfeed"))
+        .args(["build", "--config"])
+        .arg(&config)
+        .output()
+        .expect("twinfeed build runs");
+    assert!(output.status.success(), "{output:?}");
+    for folder in ["public", "public/zh", "public/en"] {
+        let left: Vec<String> = std::fs::read_dir(daemon.path(folder))
+            .expect("an output folder")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{folder}: {left:?}");
+    }
     println!(
         "ingest kills: {n_trials} kills ({n_mid_ingest} with files waiting), {} files, {} feeds checked after each",
         ids.len(),
