@@ -71,9 +71,7 @@ impl Site {
             .chain(feed_folders.map(|tag| config.output.join(tag.as_str())))
             .map(|folder| publish::remove_leftovers(&folder))
             .sum();
-        if n_leftovers > 0 {
-            log::info!("removed {n_leftovers} temporary files left by an interrupted run");
-        }
+        note_leftovers(n_leftovers);
         Ok(Site {
             config,
             templates,
@@ -543,8 +541,13 @@ fn existing_pages(config: &Config) -> HashSet<String> {
             }
         }
     }
+    note_leftovers(n_leftovers);
+    pages
+}
+
+/// Logs how many leftover temporary files were removed, if any.
+fn note_leftovers(n_leftovers: usize) {
     if n_leftovers > 0 {
         log::info!("removed {n_leftovers} temporary files left by an interrupted run");
     }
-    pages
 }

@@ -263,25 +263,28 @@ impl Reader {
     }
 }
 
-/// Builds one language's item: a title line with no paragraphs after it becomes the
-/// only paragraph; a missing title is derived from the first paragraph.
 /// An item with fewer letters of its script than this (title and text together) is
 /// dropped: a stray letter (say, junk bytes decoded as `Ā`) is not an article.
 const MIN_LETTERS: usize = 2;
 
+/// Builds one language's item: a title line with no paragraphs after it becomes the
+/// only paragraph; a missing title is derived from the first paragraph.
 fn finish_item(mut collected: Collected, script: Script, notes: &mut Vec<String>) -> Option<Item> {
+    if collected.title.is_none() && collected.paragraphs.is_empty() {
+        return None;
+    }
     let texts = collected.title.iter().map(|(title, _)| title);
     let n_letters: usize = texts
         .chain(&collected.paragraphs)
         .map(|text| lang::count_letters(text, script))
         .sum();
-    if n_letters < MIN_LETTERS && (collected.title.is_some() || !collected.paragraphs.is_empty()) {
+    if n_letters < MIN_LETTERS {
         let language = match script {
             Script::Chinese => "Chinese",
             Script::English => "English",
         };
         notes.push(format!(
-            "dropped the {language} text: {n_letters} letter of it is not an article"
+            "dropped the {language} text: {n_letters} letter, too little for an article"
         ));
         return None;
     }
