@@ -460,6 +460,17 @@ fn starttls_with_a_test_certificate_and_auth() {
     assert_eq!(sink.received().len(), 1);
 }
 
+/// Starts `twinfeed digest send` on the site in `folder`, quietly, to be killed.
+fn spawn_send(folder: &tempfile::TempDir) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_twinfeed"))
+        .args(["digest", "send", "--config"])
+        .arg(folder.path().join("twinfeed.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("twinfeed starts")
+}
+
 /// Rewrites the site's config with another `[digest.smtp]` body; returns its folder.
 fn site_with(site: &tempfile::TempDir, smtp: &str) -> PathBuf {
     let path = site.path().join("twinfeed.toml");
@@ -581,13 +592,7 @@ fn killed_between_compose_and_delivery_delivers_after_restart_once() {
         &[("a@example.org", "zh"), ("b@example.org", "en")],
         "",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_twinfeed"))
-        .args(["digest", "send", "--config"])
-        .arg(folder.path().join("twinfeed.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("twinfeed starts");
+    let mut child = spawn_send(&folder);
     let (connection, _) = stall.accept().expect("twinfeed connects");
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
@@ -834,13 +839,7 @@ fn killed_at_random_moments_during_a_delivery_loses_no_email() {
     let folder = site(port, &recipients, "");
     let mut n_kills = 0;
     for _ in 0..crate::reliability::trials() {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twinfeed"))
-            .args(["digest", "send", "--config"])
-            .arg(folder.path().join("twinfeed.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("twinfeed starts");
+        let mut child = spawn_send(&folder);
         std::thread::sleep(Duration::from_millis(random.below(300)));
         if child.try_wait().expect("wait").is_some() {
             break; // finished before the kill: everything was sent
